@@ -1,0 +1,2 @@
+"Training objectives: every one has the shape `loss, parts = fn(model, x, y, *, attack, ...)`."
+from .at import *
