@@ -1,6 +1,7 @@
-"""Seconds per training step of ST and AT (PGD-10) on the digits model and on CIFAR-shaped ResNet-18 batches
-(synthetic tensors), and this project's PGD against torchattacks.PGD on the same batch (if installed:
-`pip install --no-deps torchattacks`). Not a test: it prints measurements.
+"""Seconds per training step of ST, AT (PGD-10), TRADES, the invariance ladder V0-V3 and AR-AT, on the digits model
+and on CIFAR-shaped ResNet-18 batches (synthetic tensors), as ratios to AT measured in the same run; and this
+project's PGD against torchattacks.PGD on the same batch (if installed: `pip install --no-deps torchattacks`).
+Not a test: it prints measurements.
 
 Usage: python scripts/benchmark.py [--device cuda] [--reps 5] [--batch 128] [--skip-resnet]
 """
@@ -11,7 +12,8 @@ from advcourse.attacks import PGD, pgd
 from advcourse.core import default_device, set_seed
 from advcourse.data import dataset_info
 from advcourse.learner import sgd
-from advcourse.losses import at_loss, st_loss
+from advcourse.losses import at_loss, st_loss, trades_loss, trades_attack, ladder_objective, ARAT
+from advcourse.splitbn import convert_split_bn
 from advcourse.models import get_model
 
 def sync(dev):
@@ -28,16 +30,34 @@ def step_fn(model, opt, objective, x, y):
         loss, _ = objective(model, x, y); loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
     return f
 
-def bench(name, ds, shape, eps, args, dev):
+def _model(name, ds, dev, split=False):
     set_seed(0)
-    model = get_model(name, dataset_info(ds)).to(dev).train()
-    if dev.type == 'cuda': model = model.to(memory_format=torch.channels_last)
-    opt = sgd(model.parameters(), 0.01)
+    model = get_model(name, dataset_info(ds))
+    if split: convert_split_bn(model)
+    model = model.to(dev).train()
+    return model.to(memory_format=torch.channels_last) if dev.type == 'cuda' else model
+
+def bench(name, ds, shape, eps, args, dev):
+    info = dataset_info(ds)
     x = torch.rand(args.batch, *shape, device=dev); y = torch.randint(0, 10, (args.batch,), device=dev)
     atk = PGD(eps=eps, alpha=eps / 4, steps=10)
-    res = {m: time_it(step_fn(model, opt, obj, x, y), dev, args.reps) for m, obj in
-           [('ST', st_loss), ('AT', partial(at_loss, attack=atk))]}
-    print(f"{name:14s} batch {args.batch}: ST {res['ST']*1e3:8.1f} ms/step   AT {res['AT']*1e3:8.1f} ms/step   AT/ST {res['AT']/res['ST']:.2f}")
+    def objective(method, model):
+        if method == 'ST': return st_loss
+        if method == 'AT': return partial(at_loss, attack=atk)
+        if method == 'TRADES': return partial(trades_loss, attack=trades_attack(eps, eps / 4), beta=6.)
+        if method == 'AR-AT': return ARAT(model, eps=eps, input_shape=info.shape, attack_bn_mode='eval').to(dev)
+        return ladder_objective(model, method, eps, input_shape=info.shape, attack_bn_mode='eval').to(dev)
+    res = {}
+    for method in args.methods.split(','):
+        model = _model(name, ds, dev, split=method in ('V3', 'AR-AT'))
+        obj = objective(method, model)
+        params = list(model.parameters()) + (list(obj.parameters()) if isinstance(obj, torch.nn.Module) else [])
+        res[method] = time_it(step_fn(model, sgd(params, 0.01), obj, x, y), dev, args.reps)
+    at = res.get('AT')
+    print(f"{name} batch {args.batch} (all attacks in eval mode, so only the objectives differ):")
+    for m, t in res.items():
+        print(f"  {m:7s} {t*1e3:9.1f} ms/step" + (f"   ÷ AT = {t/at:.2f}" if at else ''))
+    model = _model(name, ds, dev)
     try:
         import torchattacks
     except ImportError:
@@ -52,6 +72,7 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None); p.add_argument('--reps', type=int, default=5)
     p.add_argument('--batch', type=int, default=128); p.add_argument('--skip-resnet', action='store_true')
+    p.add_argument('--methods', default='ST,AT,TRADES,V0,V1,V2,V3,AR-AT', help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT')
     args = p.parse_args()
     dev = default_device(args.device)
     print(f'device: {dev} ({torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} CPU threads"}), torch {torch.__version__}')

@@ -35,7 +35,8 @@ def test_readme_in_sync():
 def test_every_exported_name_has_a_docstring():
     import importlib, inspect
     missing = []
-    for mod in ['core', 'data', 'models', 'attacks', 'learner', 'evaluate', 'losses.at', 'configs', 'cli']:
+    for mod in ['core', 'data', 'models', 'attacks', 'learner', 'evaluate', 'metrics', 'plots', 'splitbn', 'diagnostics',
+                'losses.at', 'losses.trades', 'losses.invariance', 'losses.arat', 'configs', 'cli']:
         m = importlib.import_module(f'advcourse.{mod}')
         for name in getattr(m, '__all__', []):
             obj = getattr(m, name)
