@@ -52,7 +52,7 @@ def test_large_eps_check_runs_pgd_at_large_radius(digits_model):
     row = evaluate(m, [(x, y)], attacks={'pgd20': pgd20(0.1)})
     checks = {c['check']: c for c in sanity_checks(m, [(x, y)], row, 0.1, verbose=False)}
     assert 'eps=1' in checks['accuracy -> 0 at large eps']['detail']
-    assert len(checks) == 4
+    assert set(checks) == {'robust <= clean', 'accuracy -> 0 at large eps', 'more steps do not help'}   # no 'aa' column, no AA check
 
 def test_cw_inf_is_pgd_on_margin():
     a = cw_inf(0.1)
