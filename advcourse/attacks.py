@@ -6,6 +6,7 @@
 from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict
+from numbers import Integral
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -13,7 +14,8 @@ from .core import check_eps, check_images
 from .splitbn import bn_route
 
 # %% auto #0
-__all__ = ['ATTACK_LOSSES', 'switch_mode', 'cw_margin', 'attack_loss', 'pgd', 'fgsm', 'PGD', 'show_attack', 'attack_explorer']
+__all__ = ['ATTACK_LOSSES', 'switch_mode', 'cw_margin', 'attack_loss', 'check_seed', 'seeded', 'pgd', 'fgsm', 'PGD',
+           'show_attack', 'attack_explorer']
 
 # %% ../nbs/03_attacks.ipynb #7e264a97
 ATTACK_LOSSES = ('ce', 'kl', 'cw')
@@ -43,6 +45,27 @@ def attack_loss(logits, y, loss='ce', p_clean=None):
     if loss == 'cw': return cw_margin(logits, y).sum()
     raise ValueError(f"unknown attack loss {loss!r}; choose one of {ATTACK_LOSSES} or pass a callable")
 
+# %% ../nbs/03_attacks.ipynb #bc8619ca
+def check_seed(seed)->int|None:
+    "Return `seed` if it is None or an integer; else raise `ValueError` naming it."
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
+        raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
+    return seed
+
+@contextmanager
+def seeded(seed:int|None, # seed for the block; None: do nothing (draw from the global RNG)
+           device=None, # the tensors' device: its CUDA generator is seeded and restored too
+          ):
+    "Run the block with torch's CPU (and `device`'s CUDA) generator seeded to `seed`; restore the caller's RNG after."
+    if check_seed(seed) is None: yield; return
+    dev = torch.device(device if device is not None else 'cpu')
+    cuda = [dev] if dev.type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)   # not torch.manual_seed: it would reseed every GPU unrestored
+        if cuda:
+            with torch.cuda.device(dev): torch.cuda.manual_seed(seed)
+        yield
+
 # %% ../nbs/03_attacks.ipynb #45f0fef3
 def _l2(t): return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
 
@@ -57,6 +80,7 @@ def pgd(model:nn.Module, # maps images in [0,1] to logits
         norm:str='Linf', # 'Linf' or 'L2'
         loss='ce', # 'ce', 'kl' (to the clean prediction), 'cw' (margin), or a callable (logits, y) -> per-example loss
         bn_mode:str|None='eval', # mode of the model during the attack: 'eval', 'train' (batch stats, updates running stats) or None (keep)
+        seed:int|None=None, # seed of the random start: same `x`, same `x_adv`; caller's RNG untouched; None: global RNG
        )->torch.Tensor:
     "Projected gradient ascent on `loss` inside the `norm` ball of radius `eps` around `x`, clipped to [0,1]; returns detached `x_adv`."
     eps, alpha = check_eps(eps), check_eps(alpha, 'alpha')
@@ -64,17 +88,18 @@ def pgd(model:nn.Module, # maps images in [0,1] to logits
     if int(steps) != steps or steps < 0: raise ValueError(f"steps must be a non-negative integer, got steps={steps!r}")
     if not callable(loss) and loss not in ATTACK_LOSSES: raise ValueError(f"unknown attack loss {loss!r}; choose one of {ATTACK_LOSSES}")
     if random_start not in (True, False, 'normal', 'uniform'): raise ValueError(f"random_start must be True, False or 'normal', got {random_start!r}")
-    x = check_images(x).detach()
+    check_seed(seed); x = check_images(x).detach()
     with torch.enable_grad(), switch_mode(model, bn_mode), bn_route(model, 'adv'):
         p_clean = None
         if loss == 'kl':
             with torch.no_grad(): p_clean = F.softmax(model(x), 1)
-        if random_start == 'normal': delta = 0.001 * torch.randn_like(x)
-        elif random_start and norm == 'Linf': delta = torch.empty_like(x).uniform_(-eps, eps)
-        elif random_start:
-            d = torch.randn_like(x)
-            delta = d / (_l2(d) + 1e-12) * eps * torch.rand(len(x), *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
-        else: delta = torch.zeros_like(x)
+        with seeded(seed, x.device):
+            if random_start == 'normal': delta = 0.001 * torch.randn_like(x)
+            elif random_start and norm == 'Linf': delta = torch.empty_like(x).uniform_(-eps, eps)
+            elif random_start:
+                d, r = torch.randn_like(x), torch.rand(len(x), *([1] * (x.dim() - 1)), device=x.device, dtype=x.dtype)
+                delta = d / (_l2(d) + 1e-12) * eps * r
+            else: delta = torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
         for _ in range(int(steps)):
             delta.requires_grad_(True)
@@ -102,8 +127,9 @@ class PGD:
     norm: str = 'Linf'
     loss: str = 'ce'
     bn_mode: str|None = 'eval'
+    seed: int|None = None
     def __post_init__(self):
-        check_eps(self.eps); check_eps(self.alpha, 'alpha')
+        check_eps(self.eps); check_eps(self.alpha, 'alpha'); check_seed(self.seed)
         if self.norm not in ('Linf', 'L2'): raise ValueError(f"norm must be 'Linf' or 'L2', got {self.norm!r}")
     def __call__(self, model, x, y): return pgd(model, x, y, **asdict(self))
 
@@ -116,7 +142,7 @@ def show_attack(model, x, y, xadv, n:int=6, classes=None):
     name = (lambda i: classes[i]) if classes else str
     cmap = 'gray_r' if x.shape[1] == 1 else None
     img = lambda t: t.permute(1, 2, 0).squeeze(-1).cpu().numpy()
-    fig, axs = plt.subplots(3, n, figsize=(1.6 * n, 5))
+    fig, axs = plt.subplots(3, n, figsize=(1.6 * n, 5), squeeze=False)   # n=1 still gives a 3×1 grid
     for i in range(n):
         d = xadv[i] - x[i]; s = d.abs().max().clamp(min=1e-12)
         axs[0, i].imshow(img(x[i]), cmap=cmap, vmin=0, vmax=1); axs[0, i].set_title(f'y={name(int(y[i]))} pred={name(int(pc[i]))}', fontsize=8)
@@ -133,7 +159,8 @@ def attack_explorer(model, x, y, max_eps:float=0.3):
     import matplotlib.pyplot as plt
     def show(i=0, eps=0.1, attack='PGD-10'):
         xi, yi = x[i:i+1], y[i:i+1]
-        xa = fgsm(model, xi, yi, eps=eps) if attack == 'FGSM' else pgd(model, xi, yi, eps=eps, alpha=eps/4, steps=10)
+        if attack == 'FGSM': xa = fgsm(model, xi, yi, eps=eps)
+        else: xa = pgd(model, xi, yi, eps=eps, alpha=eps/4, steps=10, seed=0)   # seeded: only ε and i move the image
         show_attack(model, xi, yi, xa, n=1); plt.show()
     return W.interactive(show, i=W.IntSlider(0, 0, len(x) - 1), eps=W.FloatSlider(value=0.1, min=0., max=max_eps, step=0.01),
-                         attack=W.ToggleButtons(options=['FGSM', 'PGD-10']))
+                         attack=W.ToggleButtons(options=['FGSM', 'PGD-10'], value='PGD-10'))

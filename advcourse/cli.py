@@ -4,24 +4,28 @@
 
 # %% ../nbs/91_cli.ipynb #71018af0
 from __future__ import annotations
-import argparse, csv, dataclasses, json, sys, time
+import argparse, csv, dataclasses, json, sys
 from pathlib import Path
 import torch
 from .configs import METHODS, PRESETS, RunConfig, build, get_config
-from .core import load_checkpoint
-from .core import default_device, set_seed
-from .data import DATASETS, get_dls
-from .evaluate import evaluate, pgd20
+from .core import default_device, load_checkpoint, set_seed
+from .data import DATASETS, DownloadError, get_dls
+from .evaluate import AutoAttackEval, evaluate, pgd20
 from .attacks import PGD
-from .learner import CheckpointCB, CSVLogger, DeviceCB, LRSchedCB, Learner, MixedPrecisionCB, ProgressCB, piecewise
+from .learner import (CheckpointCB, CSVLogger, DeviceCB, LRSchedCB, Learner, MixedPrecisionCB, ProgressCB,
+                               piecewise)
 from .models import MODELS, get_model
 
 # %% auto #0
 __all__ = ['run', 'diagnostic_cbs', 'load_run', 'format_table', 'write_plot', 'cli', 'main']
 
 # %% ../nbs/91_cli.ipynb #02c98dc2
-def run(cfg:RunConfig, out:str|Path='runs', progress:bool=True)->dict:
-    "Train `cfg` (resuming from `out/<name>/ckpt.pt` if present), evaluate it, write `result.json`; return the result row."
+def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` records the values used
+        out:str|Path='runs', # folder with one sub-folder per run
+        progress:bool=True, # progress bars (and AutoAttack's log)
+       )->dict:
+    "Train `cfg` (resuming from `out/<name>/ckpt.pt` if present), evaluate it, write `result.json`; return the row."
+    cfg = cfg.resolved()
     d = Path(out) / cfg.name; d.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     dev = default_device(cfg.device)
@@ -33,26 +37,31 @@ def run(cfg:RunConfig, out:str|Path='runs', progress:bool=True)->dict:
     if cfg.diagnostics: cbs += diagnostic_cbs(cfg, model, dls, obj)
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
     if progress: cbs.append(ProgressCB(plot=False))
-    t0 = time.time()
     learn = Learner(model, dls, obj, lr=cfg.lr, cbs=cbs).fit(cfg.epochs)
-    train_s = sum(r.get('time', 0) for r in learn.history)
     row = evaluate(model, dls.valid, attacks={'pgd20': pgd20(cfg.eps, cfg.norm)}, n=cfg.eval_n, device=dev)
     res = {'run': cfg.name, 'method': cfg.method, 'dataset': cfg.dataset, 'model': cfg.model, 'eps': cfg.eps,
            'clean': row['clean'], 'pgd20': row['pgd20'], 'n_eval': row['n'], 'epochs': cfg.epochs,
-           'train_s': round(train_s, 1), 'device': str(dev), 'config': dataclasses.asdict(cfg)}
+           'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev)}
+    if cfg.autoattack:
+        aa = evaluate(model, dls.valid, attacks={'aa': AutoAttackEval(cfg.eps, cfg.norm, verbose=progress)},
+                      n=cfg.autoattack, device=dev)
+        res.update(aa=aa['aa'], n_aa=aa['n'])
     gc = [r['grad_cos'] for r in learn.history if 'grad_cos' in r]
     if gc: res['grad_cos'] = sum(gc) / len(gc)     # mean over epochs, as the paper's Tab. 15 column
+    res['config'] = dataclasses.asdict(cfg)
     (d / 'result.json').write_text(json.dumps(res, indent=1))
     return res
 
+# %% ../nbs/91_cli.ipynb #ce679d0e
 def diagnostic_cbs(cfg, model, dls, obj)->list:
-    "The diagnostics callbacks of a run: gradient conflict (if the objective exposes its terms), feature distance, BN statistics, drift."
+    "A run's diagnostics: gradient conflict (if the objective exposes its terms), feature distance, BN stats, drift."
     from advcourse.diagnostics import BNStatsCB, DriftCB, FeatureDistanceCB, GradConflictCB
     x, y = _probe_batch(dls, 256)
-    probe_atk = PGD(eps=cfg.eps, alpha=cfg.eps / 4, steps=10, norm=cfg.norm)
-    pred = getattr(obj, 'predictors', None)
-    pred = pred[model.penultimate.replace('.', '__')] if pred is not None and model.penultimate.replace('.', '__') in pred else None
-    cbs = [FeatureDistanceCB(x, y, probe_atk, model.penultimate), BNStatsCB(), DriftCB(x, model.penultimate, pred)]
+    probe_atk = PGD(eps=cfg.eps, alpha=cfg.eps / 4, steps=10, norm=cfg.norm, seed=0)   # the same x' recipe each epoch
+    key, pred = model.penultimate.replace('.', '__'), getattr(obj, 'predictors', None)
+    pred = pred[key] if pred is not None and key in pred else None
+    cbs = [FeatureDistanceCB(x, y, probe_atk, model.penultimate), BNStatsCB(),
+           DriftCB(x, y, probe_atk, model.penultimate, pred)]
     if hasattr(obj, 'last_terms'): cbs.append(GradConflictCB(every=4))
     return cbs
 
@@ -74,12 +83,19 @@ def load_run(cfg:RunConfig, out='runs', device='cpu'):
     model.load_state_dict(ck['model'])
     return model.to(device).eval()
 
+# %% ../nbs/91_cli.ipynb #159ebc59
 def format_table(rows:list[dict])->str:
-    "A plain-text results table."
-    hdr = f"{'method':<10}{'dataset':<10}{'model':<16}{'eps':>7}{'clean':>8}{'PGD-20':>8}{'train s':>9}"
+    "A plain-text results table, with an AutoAttack column when a row has one."
+    aa = any('aa' in r for r in rows)
+    hdr = f"{'method':<14}{'dataset':<10}{'model':<16}{'eps':>7}{'clean':>8}{'PGD-20':>8}"
+    hdr += (f"{'AA':>8}" if aa else '') + f"{'train s':>9}"
     lines = [hdr, '-' * len(hdr)]
     for r in rows:
-        lines.append(f"{r['method']:<10}{r['dataset']:<10}{r['model']:<16}{r['eps']:>7.4f}{r['clean']:>8.2f}{r['pgd20']:>8.2f}{r['train_s']:>9.1f}")
+        a = (f"{r['aa']:>8.2f}" if 'aa' in r else f"{'-':>8}") if aa else ''
+        lines.append(f"{r['method']:<14}{r['dataset']:<10}{r['model']:<16}{r['eps']:>7.4f}{r['clean']:>8.2f}"
+                     f"{r['pgd20']:>8.2f}{a}{r['train_s']:>9.1f}")
+    ns = sorted({r['n_aa'] for r in rows if 'n_aa' in r})
+    if ns: lines.append(f"AA: AutoAttack (standard) on the first {'/'.join(map(str, ns))} test images")
     return '\n'.join(lines)
 
 def write_plot(rows:list[dict], path)->Path:
@@ -89,14 +105,16 @@ def write_plot(rows:list[dict], path)->Path:
     plt.close(plot_tradeoff(rows, path=path))
     return Path(path)
 
-# %% ../nbs/91_cli.ipynb #543923de
+# %% ../nbs/91_cli.ipynb #2d07f6d6
 def _parser():
     p = argparse.ArgumentParser(prog='advcourse', description='advcourse: adversarial training, from PGD to AR-AT.')
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='train and evaluate methods, print a table, write logs and a plot',
-                       description='Train each method in --methods with one config, evaluate clean and PGD-20 accuracy, '
-                                   'print a table; write logs, checkpoints (a re-run resumes) and tradeoff.png under --out.')
-    r.add_argument('--preset', default='digits', choices=list(PRESETS), help='named config to start from (default: digits, the offline CPU default)')
+                       description='Train each method in --methods with one config, evaluate clean and PGD-20 '
+                                   'accuracy, print a table; write logs, checkpoints (a re-run resumes) and '
+                                   'tradeoff.png under --out.')
+    r.add_argument('--preset', default='digits', choices=list(PRESETS),
+                   help='named config to start from (default: digits, the offline CPU default)')
     r.add_argument('--methods', default='st,at', help=f"comma-separated methods: {', '.join(METHODS)} (default: st,at)")
     r.add_argument('--dataset', choices=list(DATASETS), help="override the preset's dataset")
     r.add_argument('--model', choices=list(MODELS), help="override the preset's model")
@@ -106,42 +124,55 @@ def _parser():
     r.add_argument('--lr', type=float, help='base learning rate')
     r.add_argument('--seeds', default=None, help='comma-separated seeds (default: the preset seed, 0)')
     r.add_argument('--eval-n', type=int, help='evaluate on the first N test images only')
+    r.add_argument('--autoattack', type=int, metavar='N', help='also run AutoAttack (standard, the original '
+                   'pyautoattack) on the first N test images: an AA column (default: off; slow on a CPU)')
     r.add_argument('--amp', choices=['bf16', 'fp16'], help='mixed precision')
     r.add_argument('--device', help="'cpu', 'cuda', 'cuda:1'... (default: best available)")
     r.add_argument('--out', default='runs', help='output folder (default: runs)')
-    r.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='any other config field, e.g. --set steps=5 (repeatable)')
+    r.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                   help='any other config field, e.g. --set steps=5 (repeatable)')
     r.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 def _convert(k, v:str):
+    "The value of `--set k=v` as field `k`'s type; one that does not parse is a `ValueError` naming it."
     f = {f.name: f for f in dataclasses.fields(RunConfig)}.get(k)
     if f is None: return v   # get_config reports the unknown key
     t = str(f.type)
     if v.lower() == 'none': return None
     if 'bool' in t:
-        if v.lower() not in ('true', 'false', '1', '0'): raise SystemExit(f"{k} expects true or false, got {v!r}")
+        if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{k} must be true or false, got {k}={v!r}")
         return v.lower() in ('true', '1')
-    if 'int' in t and 'float' not in t: return int(v)
-    if 'float' in t: return float(v)
-    return v
+    if 'float' in t: kind, want = float, 'a number'
+    elif 'int' in t: kind, want = int, 'an integer'
+    else: return v
+    try: return kind(v)
+    except ValueError: raise ValueError(f"{k} must be {want}, got {k}={v!r}") from None
+
+# %% ../nbs/91_cli.ipynb #543923de
+def _configs(a)->list[RunConfig]:
+    "The resolved configs of parsed arguments `a`, one per method and seed; bad input is a `ValueError`."
+    over = {k: v for k, v in dict(dataset=a.dataset, model=a.model, epochs=a.epochs, eps=a.eps, batch_size=a.batch_size,
+                                  lr=a.lr, eval_n=a.eval_n, autoattack=a.autoattack, amp=a.amp,
+                                  device=a.device).items() if v is not None}
+    for kv in a.set:
+        if '=' not in kv: raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+        k, v = kv.split('=', 1); over[k] = _convert(k, v)
+    try: seeds = [int(s) for s in a.seeds.split(',')] if a.seeds else [None]
+    except ValueError: raise ValueError(f"--seeds expects comma-separated integers, got {a.seeds!r}") from None
+    return [get_config(a.preset, method=m.strip(), **over, **({} if s is None else {'seed': s}))
+            for m in a.methods.split(',') for s in seeds]
 
 def cli(argv=None)->list[dict]:
-    "Run the command line `argv` (default: `sys.argv[1:]`) and return the result rows."
+    "Run the command line `argv` (default: `sys.argv[1:]`) and return the result rows; bad input exits with one line."
     a = _parser().parse_args(argv)
-    over = {k: v for k, v in dict(dataset=a.dataset, model=a.model, epochs=a.epochs, eps=a.eps, batch_size=a.batch_size,
-                                  lr=a.lr, eval_n=a.eval_n, amp=a.amp, device=a.device).items() if v is not None}
-    for kv in a.set:
-        if '=' not in kv: raise SystemExit(f"--set expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split('=', 1); over[k] = _convert(k, v)
-    seeds = [int(s) for s in a.seeds.split(',')] if a.seeds else [None]
-    try:
-        cfgs = [get_config(a.preset, method=m.strip(), **over, **({} if s is None else {'seed': s}))
-                for m in a.methods.split(',') for s in seeds]
-    except (ValueError, TypeError) as e: raise SystemExit(f'advcourse: error: {e}')
-    rows = [run(c, a.out, progress=not a.quiet) for c in cfgs]
+    try: cfgs = _configs(a)                               # every check happens here, before any data is loaded
+    except ValueError as e: raise SystemExit(f'advcourse: error: {e}') from None
+    try: rows = [run(c, a.out, progress=not a.quiet) for c in cfgs]
+    except DownloadError as e: raise SystemExit(f'advcourse: error: {e}') from None
     out = Path(a.out)
+    keys = list(dict.fromkeys(k for r in rows for k in r if k != 'config'))
     with open(out / 'results.csv', 'w', newline='') as f:
-        keys = [k for k in rows[0] if k != 'config']
         w = csv.DictWriter(f, keys, extrasaction='ignore'); w.writeheader(); w.writerows(rows)
     print(format_table(rows))
     print(f"wrote {out/'results.csv'} and {write_plot(rows, out / 'tradeoff.png')}")

@@ -4,23 +4,71 @@
 
 # %% ../nbs/90_configs.ipynb #655cd767
 from __future__ import annotations
-import dataclasses, difflib, hashlib
-from dataclasses import dataclass, field, asdict
+import dataclasses, difflib, hashlib, math, numbers
+from dataclasses import dataclass, asdict
 from functools import partial
+import torch
+from fastcore.basics import patch
 from .attacks import PGD
-from .core import check_eps
 from .data import DATASETS
 from .models import MODELS
 from .losses import at_loss, st_loss, trades_loss, trades_attack, Invariance, LADDER, ARAT, AutoBalanceCB
 from .splitbn import convert_split_bn
 
 # %% auto #0
-__all__ = ['METHODS', 'PRESETS', 'RunConfig', 'build', 'get_config']
+__all__ = ['GAMMA', 'METHODS', 'PRESETS', 'default_gamma', 'RunConfig', 'build', 'get_config']
+
+# %% ../nbs/90_configs.ipynb #6fd488ef
+GAMMA = {                    # model: (AR-AT, the ladder V0-V3 and its switches)
+    'resnet18':        (30.,  30.),    # AR-AT Sec. 4; the ladder: the official default (Tab. 15 does not state it)
+    'preact_resnet18': (30.,  30.),    # not in the AR-AT paper: ResNet-18's values
+    'wrn34_10':        (100., 30.),    # AR-AT Sec. 4, Tab. 16
+    'digits_resnet':   (30.,  1.),     # what the CPU chapters 13-17 train with
+}
+
+def default_gamma(method:str, # a name from `METHODS`
+                  model:str, # a name from `advcourse.models.MODELS`
+                 )->float|None:
+    "The invariance weight γ `method` trains `model` with when the config leaves it `None` (None: no invariance term)."
+    if method in ('st', 'at', 'trades'): return None
+    if method == 'asym_trades': return 6.     # TRADES' β, on the KL of the logits (AR-AT App. D)
+    arat, ladder = GAMMA[model]
+    return arat if method == 'arat' else ladder
+
+# %% ../nbs/90_configs.ipynb #b1181b4b
+def _int(lo): return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= lo
+def _num(lo, strict=False):
+    return lambda v: (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                      and (v > lo if strict else v >= lo))
+def _opt(test): return lambda v: v is None or test(v)
+def _one_of(*vals): return lambda v: (v is None or isinstance(v, str)) and v in vals
+def _bool(v): return isinstance(v, bool)
+def _device(v):
+    if v is None: return True
+    try: return isinstance(v, str) and bool(torch.device(v).type)
+    except RuntimeError: return False      # torch's message for an unknown device string
+
+_CHECKS = {   # field: (test, what the field must be)
+    'dataset': (_one_of(*DATASETS), f"one of {', '.join(DATASETS)}"),
+    'model': (_one_of(*MODELS), f"one of {', '.join(MODELS)}"),
+    'method': (lambda v: isinstance(v, str) and v in METHODS, lambda: f"one of {', '.join(METHODS)}"),
+    'epochs': (_int(1), 'an integer >= 1'), 'batch_size': (_int(1), 'an integer >= 1'),
+    'lr': (_num(0, strict=True), 'a finite number > 0'), 'warmup_epochs': (_int(0), 'an integer >= 0'),
+    'eps': (_num(0), 'a finite number >= 0'), 'alpha': (_opt(_num(0)), 'None or a finite number >= 0'),
+    'steps': (_int(0), 'an integer >= 0'), 'norm': (_one_of('Linf', 'L2'), "'Linf' or 'L2'"),
+    'attack_bn_mode': (_one_of('train', 'eval', None), "'train', 'eval' or None"),
+    'trades_beta': (_num(0), 'a finite number >= 0'), 'gamma': (_opt(_num(0)), 'None or a finite number >= 0'),
+    'multi_level': (_opt(_bool), 'None, True or False'), 'diagnostics': (_bool, 'True or False'),
+    'eval_n': (_opt(_int(1)), 'None or an integer >= 1'), 'n_train': (_opt(_int(1)), 'None or an integer >= 1'),
+    'amp': (_one_of(None, 'bf16', 'fp16'), "None, 'bf16' or 'fp16'"),
+    'device': (_device, "None or a torch device such as 'cpu', 'cuda', 'cuda:1'"),
+    'seed': (_int(0), 'an integer >= 0'), 'autoattack': (_int(0), 'an integer >= 0 (0: off)'),
+}
 
 # %% ../nbs/90_configs.ipynb #03b51011
 @dataclass
 class RunConfig:
-    "Everything that defines one training + evaluation run."
+    "Everything that defines one training + evaluation run; every field is checked when the config is made."
     dataset: str = 'digits'        # a name from `advcourse.data.DATASETS`
     model: str = 'digits_resnet'   # a name from `advcourse.models.MODELS`
     method: str = 'at'             # a name from `METHODS`
@@ -31,52 +79,66 @@ class RunConfig:
     eps: float = 0.25              # threat model radius (digits: 0.25, see the AT chapter; CIFAR: 8/255)
     alpha: float | None = None     # training attack step (None: eps/4)
     steps: int = 10                # training attack steps
-    norm: str = 'Linf'
-    attack_bn_mode: str | None = None  # BN mode of the training attack (None: 'eval' for AT/TRADES, 'train' for the ladder and AR-AT)
+    norm: str = 'Linf'             # 'Linf' or 'L2'
+    attack_bn_mode: str | None = None  # training attack's BN mode (None: 'eval' for ST/AT/TRADES, else 'train')
     trades_beta: float = 6.0       # TRADES' β
-    gamma: float | None = None     # invariance weight (None: 1 for the ladder V0-V3, 30 for AR-AT, 6 for Asym-TRADES)
-    multi_level: bool | None = None  # regularise every ReLU output of the last stage (None: only for AR-AT)
+    gamma: float | None = None     # invariance weight (None: `default_gamma(method, model)`)
+    multi_level: bool | None = None  # regularise every ReLU output of the last stage (None: AR-AT only)
     diagnostics: bool = False      # log gradient conflict, feature distance, BN-statistics variance, drift
     eval_n: int | None = None      # evaluate on the first n test images (None: all)
     n_train: int | None = None     # train on a fixed subset (None: all)
     amp: str | None = None         # None, 'bf16' or 'fp16'
     device: str | None = None      # None: best available
     seed: int = 0
+    autoattack: int = 0            # after training, AutoAttack (standard) on the first N test images (0: off)
     def __post_init__(self):
-        check_eps(self.eps)
-        if self.alpha is not None: check_eps(self.alpha, 'alpha')
-        if self.dataset not in DATASETS: raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if self.model not in MODELS: raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        if self.method not in METHODS: raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.epochs < 1: raise ValueError(f"epochs must be >= 1, got epochs={self.epochs}")
-    @property
-    def name(self)->str:
-        "Run folder name: readable fields plus a hash of every field that changes the result."
-        skip = {'device', 'eval_n'}
-        h = hashlib.sha1(repr(sorted((k, v) for k, v in asdict(self).items() if k not in skip)).encode()).hexdigest()[:8]
-        return f'{self.dataset}_{self.model}_{self.method}_s{self.seed}_{h}'
-    @property
-    def bn_mode(self)->str:
-        "The training attack's BN mode: as set, else 'eval' for ST/AT/TRADES and 'train' (official AR-AT code) for the ladder."
-        return self.attack_bn_mode or ('eval' if self.method in ('st', 'at', 'trades') else 'train')
-    def attack(self)->PGD:
-        "The training attack."
-        return PGD(eps=self.eps, alpha=self.eps / 4 if self.alpha is None else self.alpha, steps=self.steps,
-                   norm=self.norm, bn_mode=self.bn_mode)
+        for k, (ok, want) in _CHECKS.items():
+            v = getattr(self, k)
+            if not ok(v): raise ValueError(f"{k} must be {want() if callable(want) else want}, got {k}={v!r}")
+
+# %% ../nbs/90_configs.ipynb #37a552eb
+@patch
+def resolved(self:RunConfig)->RunConfig:
+    "A copy with every `None` default that the method uses replaced by the value it trains with."
+    inv = self.method not in ('st', 'at', 'trades')          # methods with an invariance term
+    return dataclasses.replace(self, alpha=self.eps / 4 if self.alpha is None else self.alpha,
+        attack_bn_mode=self.attack_bn_mode or ('train' if inv else 'eval'),
+        gamma=default_gamma(self.method, self.model) if self.gamma is None else self.gamma,
+        multi_level=(self.method == 'arat' if inv else None) if self.multi_level is None else self.multi_level)
+
+@patch(as_prop=True)
+def bn_mode(self:RunConfig)->str:
+    "The training attack's BN mode, resolved."
+    return self.resolved().attack_bn_mode
+
+@patch
+def attack(self:RunConfig)->PGD:
+    "The training attack (the resolved α, steps, norm and BN mode)."
+    c = self.resolved()
+    return PGD(eps=c.eps, alpha=c.alpha, steps=c.steps, norm=c.norm, bn_mode=c.attack_bn_mode)
+
+_UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
+
+@patch(as_prop=True)
+def name(self:RunConfig)->str:
+    "Run folder name: readable fields plus a hash of every resolved field that changes training."
+    items = sorted((k, v) for k, v in asdict(self.resolved()).items() if k not in _UNHASHED)
+    h = hashlib.sha1(repr(items).encode()).hexdigest()[:8]
+    return f'{self.dataset}_{self.model}_{self.method}_s{self.seed}_{h}'
 
 # %% ../nbs/90_configs.ipynb #4d7745da
 def _ladder(preset):
     def build(cfg, model, info):
         if LADDER[preset].get('split_bn'): convert_split_bn(model)
-        gamma = cfg.gamma if cfg.gamma is not None else (6. if preset == 'asym_trades' else 1.)
         layers = model.last_stage_relus if cfg.multi_level else None
-        return Invariance(model, attack=cfg.attack(), preset=preset, layers=layers, gamma=gamma, input_shape=info.shape), []
+        return Invariance(model, attack=cfg.attack(), preset=preset, layers=layers, gamma=cfg.gamma,
+                          input_shape=info.shape), []
     return build
 
 def _arat(cfg, model, info):
     convert_split_bn(model)
-    layers = None if cfg.multi_level in (None, True) else model.penultimate
-    obj = ARAT(model, eps=cfg.eps, gamma=30. if cfg.gamma is None else cfg.gamma, layers=layers, input_shape=info.shape)
+    layers = None if cfg.multi_level else model.penultimate       # None: ARAT's multi-level default
+    obj = ARAT(model, eps=cfg.eps, gamma=cfg.gamma, layers=layers, input_shape=info.shape)
     obj.attack = cfg.attack()    # the config's attack (its α, steps, norm, BN mode) replaces ARAT's default
     return obj, [AutoBalanceCB()]
 
@@ -84,13 +146,14 @@ METHODS = {
     'st': lambda cfg, model, info: (st_loss, []),
     'at': lambda cfg, model, info: (partial(at_loss, attack=cfg.attack()), []),
     'trades': lambda cfg, model, info: (partial(trades_loss, beta=cfg.trades_beta, attack=trades_attack(
-        cfg.eps, cfg.eps / 4 if cfg.alpha is None else cfg.alpha, cfg.steps, cfg.norm, cfg.bn_mode)), []),
+        cfg.eps, cfg.alpha, cfg.steps, cfg.norm, cfg.attack_bn_mode)), []),
     **{p.lower(): _ladder(p) for p in LADDER},
     'arat': _arat,
 }
 
 def build(cfg:RunConfig, model, info):
     "The training objective and the method's callbacks for `cfg` (may convert `model` to split BatchNorm)."
+    cfg = cfg.resolved()
     return METHODS[cfg.method](cfg, model, info)
 
 # %% ../nbs/90_configs.ipynb #00653bcc
@@ -104,12 +167,14 @@ PRESETS = {
     'svhn_resnet18': RunConfig(dataset='svhn', model='resnet18', epochs=100, eps=8/255, alpha=2/255, lr=0.01),
 }
 
-def get_config(preset:str='digits', **overrides)->RunConfig:
-    "Preset `preset` with fields replaced by `overrides`; unknown presets and fields are errors that name them."
+def get_config(preset:str='digits', # a name from `PRESETS`
+               **overrides, # fields to replace, e.g. `method='arat', gamma=50.`
+              )->RunConfig:
+    "Preset `preset` with `overrides` replaced, resolved; an unknown preset or field is an error that names it."
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     for k in overrides:
         if k not in fields:
             near = difflib.get_close_matches(k, fields, n=1)
             raise ValueError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else ''))
-    return dataclasses.replace(PRESETS[preset], **overrides)
+    return dataclasses.replace(PRESETS[preset], **overrides).resolved()

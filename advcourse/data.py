@@ -5,13 +5,16 @@
 # %% ../nbs/01_data.ipynb #a9eaf475
 from __future__ import annotations
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
 import os
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 # %% auto #0
-__all__ = ['DATASETS', 'DataInfo', 'digits_tensors', 'dataset_info', 'get_dataset', 'TensorLoader', 'DataLoaders', 'get_dls']
+__all__ = ['DATASETS', 'DataInfo', 'digits_tensors', 'dataset_info', 'get_dataset', 'DownloadError', 'TensorLoader',
+           'DataLoaders', 'get_dls']
 
 # %% ../nbs/01_data.ipynb #7bb01f0b
 @dataclass(frozen=True)
@@ -77,15 +80,36 @@ def get_dataset(name:str, # one of `DATASETS`
                 download:bool=True, # download on first use (torchvision datasets only)
                 augment:bool=True, # random crop + flip on the training split
                )->Dataset:
-    "The `train` or test split of dataset `name`, yielding `(image in [0,1], label)`."
+    "The `train` or test split of dataset `name`, yielding `(image in [0,1], label)`; `DownloadError` if offline."
     key = _check_name(name)
     if key == 'digits': return torch.utils.data.TensorDataset(*digits_tensors(train))
+    try: return _tv_dataset(key, train, root, download, _tv_transform(key, train, augment))
+    except (URLError, ConnectionError, TimeoutError) as e: raise DownloadError(_no_download(key, root, e)) from e
+
+def _tv_dataset(key, train, root, download, tfm):
     import torchvision.datasets as D
-    tfm = _tv_transform(key, train, augment)
     if key == 'cifar10':  return D.CIFAR10(root, train=train, transform=tfm, download=download)
     if key == 'cifar100': return D.CIFAR100(root, train=train, transform=tfm, download=download)
     if key == 'svhn':     return D.SVHN(root, split='train' if train else 'test', transform=tfm, download=download)
     return D.Imagenette(root, split='train' if train else 'val', size='160px', transform=tfm, download=download)
+
+# %% ../nbs/01_data.ipynb #ec2a6036
+class DownloadError(RuntimeError):
+    "A torchvision dataset is not on disk and could not be downloaded."
+
+_FILES = {   # dataset: (folder under root that torchvision reads, what goes in it)
+    'cifar10': ('cifar-10-batches-py', "the files of cifar-10-python.tar.gz (data_batch_1..5, test_batch, ...)"),
+    'cifar100': ('cifar-100-python', "the files of cifar-100-python.tar.gz (train, test, meta)"),
+    'svhn': ('', 'train_32x32.mat and test_32x32.mat'),
+    'imagenette': ('imagenette2-160', "the train/ and val/ folders of imagenette2-160.tgz"),
+}
+
+def _no_download(key, root, e)->str:
+    folder, what = _FILES[key]
+    reason = getattr(e, 'reason', e)
+    return (f"could not download dataset {key!r} ({type(e).__name__}: {reason}); put {what} in "
+            f"{(Path(root) / folder).resolve()} and run again, or use the digits dataset (--preset digits), "
+            f"which needs no download")
 
 # %% ../nbs/01_data.ipynb #cdf8f672
 class TensorLoader:

@@ -8,48 +8,79 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .attacks import switch_mode
+from .attacks import seeded, switch_mode
 from .learner import Callback
 from .models import capture
 from .splitbn import DualBatchNorm2d, bn_route
 
 # %% auto #0
-__all__ = ['grad_conflict', 'GradConflictCB', 'feature_distance', 'FeatureDistanceCB', 'DriftCB', 'BNStatsCB', 'collect_features',
-           'representation_similarity', 'linear_cka', 'embed_2d']
+__all__ = ['conflict_params', 'grad_conflict', 'GradConflictCB', 'feature_distance', 'FeatureDistanceCB', 'DriftCB', 'BNStatsCB',
+           'collect_features', 'representation_similarity', 'linear_cka', 'embed_2d']
 
 # %% ../nbs/12_diagnostics.ipynb #dd3e8484
-def grad_conflict(loss_a:torch.Tensor, loss_b:torch.Tensor, params, names=None, retain_graph:bool=True)->dict:
-    "Cosine similarity and conflict ratio (elementwise product < 0) between ∇ of `loss_a` and `loss_b` w.r.t. `params`, overall and per tensor."
+def _check_choice(name, value, choices):
+    if value not in choices: raise ValueError(f"{name} must be one of {choices}, got {name}={value!r}")
+    return value
+
+def conflict_params(model:nn.Module, # the network whose weights are compared
+                    params:str='conv_linear_weights', # 'conv_linear_weights' (official AR-AT analysis) or 'all'
+                   )->list:
+    "`(name, tensor)` pairs the gradient diagnostics compare: Conv2d/Linear `.weight`s, or all trainable parameters."
+    if _check_choice('params', params, ('conv_linear_weights', 'all')) == 'conv_linear_weights':
+        return [(f'{n}.weight', m.weight) for n, m in model.named_modules()
+                if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad]
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+def grad_conflict(loss_a:torch.Tensor, # first loss (classification), with its graph
+                  loss_b:torch.Tensor, # second loss (invariance), with its graph
+                  params, # tensors to differentiate with respect to
+                  names=None, # a name per tensor, for `per_param` (default: their index)
+                  retain_graph:bool=True, # keep the graph after the second backward pass
+                  denominator:str='numel', # conflict ratio over all weights ('numel', official) or over 'nonzero' pairs
+                 )->dict:
+    "Cosine similarity and conflict ratio (product < 0) of ∇`loss_a`, ∇`loss_b` over `params`, in total and per tensor."
+    _check_choice('denominator', denominator, ('numel', 'nonzero'))
     params = list(params); names = names or [str(i) for i in range(len(params))]
     ga = torch.autograd.grad(loss_a, params, retain_graph=True, allow_unused=True)
     gb = torch.autograd.grad(loss_b, params, retain_graph=retain_graph, allow_unused=True)
-    dot = na = nb = 0.; conf = both = 0; per = {}
+    dot = na = nb = 0.; conf = count = 0; per = {}
     for n, p, a, b in zip(names, params, ga, gb):
-        if a is None or b is None: continue
+        if a is None and b is None: continue
+        a, b = (torch.zeros_like(p) if g is None else g for g in (a, b))   # a loss that does not reach p: zero gradient
         a, b = a.detach().flatten().float(), b.detach().flatten().float()
         d, sa, sb = (a * b).sum(), a.pow(2).sum(), b.pow(2).sum()
-        c, nz = ((a * b) < 0).sum(), ((a != 0) & (b != 0)).sum()
-        dot, na, nb, conf, both = dot + d, na + sa, nb + sb, conf + c, both + nz
-        per[n] = {'cos': (d / (sa.sqrt() * sb.sqrt() + 1e-12)).item(), 'conflict': (c / nz.clamp(min=1)).item()}
+        c = ((a * b) < 0).sum()
+        k = torch.tensor(a.numel()) if denominator == 'numel' else ((a != 0) & (b != 0)).sum()
+        dot, na, nb, conf, count = dot + d, na + sa, nb + sb, conf + c, count + k
+        per[n] = {'cos': (d / (sa.sqrt() * sb.sqrt() + 1e-12)).item(), 'conflict': (c / k.clamp(min=1)).item()}
     cos = (dot / (torch.as_tensor(na).sqrt() * torch.as_tensor(nb).sqrt() + 1e-12)).item()
-    return {'cos': cos, 'conflict': (torch.as_tensor(conf) / max(int(both), 1)).item(),
+    return {'cos': cos, 'conflict': (torch.as_tensor(conf) / max(int(count), 1)).item(),
             'norm_a': math.sqrt(float(na)), 'norm_b': math.sqrt(float(nb)), 'per_param': per}
 
 # %% ../nbs/12_diagnostics.ipynb #dafd59b3
 class GradConflictCB(Callback):
-    "Log gradient similarity and conflict ratio between the objective's `cls` and `inv` terms every `every` training batches."
+    "Log gradient similarity and conflict ratio of the objective's `cls` and `inv` terms every `every` training steps."
     order = 5
-    def __init__(self, every:int=4): self.every = every
+    def __init__(self,
+                 every:int=4, # measure every `every` training batches
+                 params:str='conv_linear_weights', # which weights: see `conflict_params`
+                 denominator:str='numel', # conflict ratio over all weights or over 'nonzero' pairs: see `grad_conflict`
+                ):
+        _check_choice('denominator', denominator, ('numel', 'nonzero'))
+        _check_choice('params', params, ('conv_linear_weights', 'all'))
+        self.every, self.params, self.denominator = every, params, denominator
     def before_epoch(self, learn): self.acc = []
     def after_loss(self, learn):
         t = getattr(learn.objective, 'last_terms', None)
         if not learn.training or t is None or learn.iter % self.every or not t['inv'].requires_grad: return
-        named = [(n, p) for n, p in learn.model.named_parameters() if p.requires_grad]
-        r = grad_conflict(t['cls'], t['inv'], [p for _, p in named], [n for n, _ in named])
+        named = conflict_params(learn.model, self.params)
+        r = grad_conflict(t['cls'], t['inv'], [p for _, p in named], [n for n, _ in named],
+                          denominator=self.denominator)
         self.per_layer = r.pop('per_param'); self.acc.append(r)
     def after_epoch(self, learn):
         if self.acc:
-            for k, name in [('cos', 'grad_cos'), ('conflict', 'grad_conflict'), ('norm_a', 'grad_norm_cls'), ('norm_b', 'grad_norm_inv')]:
+            for k, name in [('cos', 'grad_cos'), ('conflict', 'grad_conflict'),
+                            ('norm_a', 'grad_norm_cls'), ('norm_b', 'grad_norm_inv')]:
                 learn.history[-1][name] = sum(r[k] for r in self.acc) / len(self.acc)
 
 # %% ../nbs/12_diagnostics.ipynb #da1a2933
@@ -82,18 +113,31 @@ class FeatureDistanceCB(_Probe):
         r = feature_distance(learn.model, x, y, self.attack, self.layer)
         return {'z_l2': r['l2'], 'z_cos': r['cos']}
 
+# %% ../nbs/12_diagnostics.ipynb #1ec66d3d
+def _cos_dist(a, b): return 1 - F.cosine_similarity(a, b, dim=1).mean().item()
+
 class DriftCB(_Probe):
-    "After each epoch: `z_drift` = 1 − cos between this and last epoch's features of a fixed batch at `layer`; `pred_drift` for `predictor` outputs."
-    def __init__(self, x, layer:str, predictor=None): super().__init__(x); self.layer, self.pred, self.prev = layer, predictor, None
+    "After each epoch: `z_drift` = 1 − cos(z′ now, z′ last epoch) of a fixed batch (Fig. 4a); `pred_drift` for h(z′)."
+    def __init__(self,
+                 x:torch.Tensor, # the fixed probe images
+                 y:torch.Tensor, # their labels (for the attack)
+                 attack, # `attack(model, x, y) -> x_adv`, seeded (e.g. `PGD(..., seed=0)`)
+                 layer:str, # the layer whose pooled, ReLU'd output is z′
+                 predictor=None, # the objective's predictor h for `layer`, if any: also log `pred_drift`
+                ):
+        if getattr(attack, 'seed', 0) is None and getattr(attack, 'random_start', False):
+            raise ValueError(f"DriftCB needs a seeded attack (same x' recipe each epoch), got seed=None in {attack!r}")
+        super().__init__(x, y); self.attack, self.layer, self.pred, self.prev = attack, layer, predictor, None
     def probe(self, learn, x, y):
-        with bn_route(learn.model, 'adv'): z = _feats(learn.model, x, self.layer)
-        out = {}
+        with bn_route(learn.model, 'adv'): za = _feats(learn.model, self.attack(learn.model, x, y), self.layer)
+        p = None
         if self.pred is not None:
-            with torch.no_grad(), switch_mode(self.pred, 'eval'): p = self.pred(z)
+            with torch.no_grad(), switch_mode(self.pred, 'eval'): p = self.pred(za)
+        out = {}
         if self.prev is not None:
-            out['z_drift'] = 1 - F.cosine_similarity(z, self.prev[0], dim=1).mean().item()
-            if self.pred is not None: out['pred_drift'] = 1 - F.cosine_similarity(p, self.prev[1], dim=1).mean().item()
-        self.prev = (z, p if self.pred is not None else None)
+            out['z_drift'] = _cos_dist(za, self.prev[0])
+            if p is not None: out['pred_drift'] = _cos_dist(p, self.prev[1])
+        self.prev = (za, p)
         return out
 
 # %% ../nbs/12_diagnostics.ipynb #27d78d3c
@@ -133,12 +177,13 @@ def collect_features(model, loader, layer:str, attack=None, n:int|None=None, rel
             zs.append(_feats(model, x, layer, relu).cpu()); ys.append(y.cpu()); seen += len(y)
     return torch.cat(zs), torch.cat(ys)
 
-def representation_similarity(model, loader, attack, layer:str, n:int|None=None)->float:
+def representation_similarity(model, loader, attack, layer:str, n:int|None=None,
+                              seed:int=0, # both passes see the same images in the same order and the same attack starts
+                             )->float:
     "Mean cos(z, z') between clean and adversarial representations at `layer` over the first `n` images (AR-AT Tab. 5)."
-    torch.manual_seed(0)
-    z, _ = collect_features(model, loader, layer, None, n)
-    torch.manual_seed(0)
-    za, _ = collect_features(model, loader, layer, attack, n)
+    dev = next(model.parameters()).device
+    with seeded(seed, dev): z, _ = collect_features(model, loader, layer, None, n)
+    with seeded(seed, dev): za, _ = collect_features(model, loader, layer, attack, n)   # caller's RNG restored
     return F.cosine_similarity(z, za, dim=1).mean().item()
 
 def linear_cka(X:torch.Tensor, Y:torch.Tensor)->float:

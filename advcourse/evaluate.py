@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import logging
-from .attacks import PGD, switch_mode
+from .attacks import PGD, switch_mode, seeded
 from .splitbn import bn_route
 from .core import default_device
 
@@ -15,9 +15,12 @@ from .core import default_device
 __all__ = ['pgd20', 'evaluate', 'cw_inf', 'AutoAttackEval', 'standard_attacks', 'sanity_checks', 'full_evaluation']
 
 # %% ../nbs/05_evaluate.ipynb #50232eab
-def pgd20(eps:float, norm:str='Linf')->PGD:
+def pgd20(eps:float, # radius of the ball
+          norm:str='Linf', # 'Linf' or 'L2'
+          seed:int|None=0, # seed of the random start (per call); None: draw from the global RNG
+         )->PGD:
     "The papers' evaluation attack: PGD-20 with α = ε/4 (2/255 at 8/255), uniform random start, eval mode."
-    return PGD(eps=eps, alpha=eps / 4, steps=20, norm=norm, loss='ce', bn_mode='eval')
+    return PGD(eps=eps, alpha=eps / 4, steps=20, norm=norm, loss='ce', bn_mode='eval', seed=seed)
 
 def _batches(loader, n):
     seen = 0
@@ -33,15 +36,17 @@ def evaluate(model:nn.Module, # maps [0,1] images to logits
              attacks:dict|None=None, # {'name': attack(model, x, y) -> x_adv}; default: {'pgd20': pgd20(eps)}
              eps:float|None=None, # ε for the default PGD-20
              n:int|None=None, # evaluate only the first `n` images of the loader
-             device=None,
+             device=None, # where to run; default: the model's device
+             seed:int|None=0, # seed of the RNG the whole loop runs under; None: the caller's RNG
             )->dict:
-    "Accuracies in percent: 'clean', one column per attack, and 'robust' (correct under every attack) when there are several."
+    """Accuracies in percent: 'clean', one column per attack, and 'robust' (correct under every attack) with several.
+    Runs under a forked RNG seeded with `seed`: the same weights give the same numbers; the caller's RNG is restored."""
     if attacks is None:
         if eps is None: raise ValueError("give either attacks={...} or eps=")
-        attacks = {'pgd20': pgd20(eps)}
+        attacks = {'pgd20': pgd20(eps, seed=seed)}
     device = default_device(device) if device is not None else next(model.parameters()).device
     counts, total = {'clean': 0, **{k: 0 for k in attacks}, 'robust': 0}, 0
-    with switch_mode(model, 'eval'), bn_route(model, 'adv'):
+    with seeded(seed, device), switch_mode(model, 'eval'), bn_route(model, 'adv'):
         for x, y in _batches(loader, n):
             x, y = x.to(device), y.to(device)
             with torch.no_grad(): ok = model(x).argmax(1) == y
@@ -58,13 +63,16 @@ def evaluate(model:nn.Module, # maps [0,1] images to logits
     return row
 
 # %% ../nbs/05_evaluate.ipynb #a8cec294
-def cw_inf(eps:float, steps:int=20, norm:str='Linf')->PGD:
+def cw_inf(eps:float, steps:int=20, norm:str='Linf',
+           seed:int|None=0, # seed of the random start (per call); None: the global RNG
+          )->PGD:
     "CW∞: PGD on the CW margin loss, α = ε/4, eval mode."
-    return PGD(eps=eps, alpha=eps / 4, steps=steps, norm=norm, loss='cw', bn_mode='eval')
+    return PGD(eps=eps, alpha=eps / 4, steps=steps, norm=norm, loss='cw', bn_mode='eval', seed=seed)
 
 class AutoAttackEval:
     "The original AutoAttack (`pyautoattack`, `version='standard'`) as an attack callable `(model, x, y) -> x_adv`."
-    def __init__(self, eps:float, norm:str='Linf', version:str='standard', seed:int=0, verbose:bool=True, batch_size:int=500):
+    def __init__(self, eps:float, norm:str='Linf', version:str='standard', seed:int|None=0, verbose:bool=True,
+                 batch_size:int=500):
         if norm not in ('Linf', 'L2'): raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
         self.eps, self.norm, self.version, self.seed, self.verbose, self.bs = eps, norm, version, seed, verbose, batch_size
     def __repr__(self): return f'AutoAttackEval(eps={self.eps:.4g}, norm={self.norm!r}, version={self.version!r})'
@@ -83,15 +91,19 @@ class AutoAttackEval:
             log.removeHandler(h); log.setLevel(old)
         return xa.detach()
 
-def standard_attacks(eps:float, norm:str='Linf', autoattack:bool=True, verbose:bool=True)->dict:
+def standard_attacks(eps:float, norm:str='Linf', autoattack:bool=True, verbose:bool=True,
+                     seed:int|None=0, # passed to every attack
+                    )->dict:
     "The papers' evaluation: PGD-20, CW∞ and (optionally) AutoAttack at radius `eps`."
-    atks = {'pgd20': pgd20(eps, norm), 'cw': cw_inf(eps, norm=norm)}
-    if autoattack: atks['aa'] = AutoAttackEval(eps, norm, verbose=verbose)
+    atks = {'pgd20': pgd20(eps, norm, seed), 'cw': cw_inf(eps, norm=norm, seed=seed)}
+    if autoattack: atks['aa'] = AutoAttackEval(eps, norm, verbose=verbose, seed=seed)
     return atks
 
 # %% ../nbs/05_evaluate.ipynb #e8d7234b
 def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|None=None,
-                  large:float|None=None, verbose:bool=True)->list[dict]:
+                  large:float|None=None, verbose:bool=True,
+                  seed:int|None=0, # seed of the checks' attacks (None: the PGD-20/100 pair still shares seed 0)
+                 )->list[dict]:
     "Run the four gradient-masking checks for an evaluation `row`; return `[{check, ok, detail}]` and print failures."
     tol = 100 / row['n']                 # one image
     out = []
@@ -102,13 +114,12 @@ def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|Non
     if 'aa' in row and 'pgd20' in row:
         add('AutoAttack <= PGD-20', row['aa'] <= row['pgd20'] + 1e-9, f"AA {row['aa']:.2f} vs PGD-20 {row['pgd20']:.2f}")
     large = large if large is not None else (1.0 if norm == 'Linf' else 50 * eps)
-    big = evaluate(model, loader, attacks={'pgd': PGD(eps=large, alpha=large / 4, steps=20, norm=norm)}, n=n)['pgd']
+    big = evaluate(model, loader, attacks={'pgd': pgd20(large, norm, seed)}, n=n, seed=seed)['pgd']
     add('accuracy -> 0 at large eps', big <= max(2 * tol, 1.0), f'PGD-20 at eps={large:g}: {big:.2f}')
-    steps, dev = {}, next(model.parameters()).device
-    for k in (20, 100):   # the same random starts for both, so that only the number of steps differs
-        with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
-            torch.manual_seed(0)
-            steps[k] = evaluate(model, loader, attacks={'pgd': PGD(eps=eps, alpha=eps / 4, steps=k, norm=norm)}, n=n)['pgd']
+    s, steps = (0 if seed is None else seed), {}
+    for k in (20, 100):   # the same random starts for both (one seed), so that only the number of steps differs
+        atk = PGD(eps=eps, alpha=eps / 4, steps=k, norm=norm, seed=s)
+        steps[k] = evaluate(model, loader, attacks={'pgd': atk}, n=n, seed=s)['pgd']
     add('more steps do not help', steps[100] <= steps[20] + max(tol, 2.), f"PGD-100 {steps[100]:.2f} vs PGD-20 {steps[20]:.2f} (same starts)")
     if verbose:
         for c in out:
@@ -117,8 +128,10 @@ def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|Non
     return out
 
 def full_evaluation(model, loader, eps:float, norm:str='Linf', n:int|None=None, autoattack:bool=True,
-                    checks:bool=True, verbose:bool=True)->dict:
+                    checks:bool=True, verbose:bool=True,
+                    seed:int|None=0, # seed of every attack and of the evaluation loop; None: the caller's RNG
+                   )->dict:
     "Clean, PGD-20, CW∞, AutoAttack and the per-example worst case ('robust'), plus the sanity checks under 'checks'."
-    row = evaluate(model, loader, standard_attacks(eps, norm, autoattack, verbose), n=n)
-    if checks: row['checks'] = sanity_checks(model, loader, row, eps, norm, n, verbose=verbose)
+    row = evaluate(model, loader, standard_attacks(eps, norm, autoattack, verbose, seed), n=n, seed=seed)
+    if checks: row['checks'] = sanity_checks(model, loader, row, eps, norm, n, verbose=verbose, seed=seed)
     return row

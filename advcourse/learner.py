@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_learner.ipynb #65ee1a35
 from __future__ import annotations
-import csv, math, time
+import csv, math, time, warnings
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -217,8 +217,9 @@ class ProgressCB(Callback):
     def __init__(self, plot:bool=True, cols=('train_loss', 'valid_loss', 'valid_acc')):
         self.plot, self.cols = plot, list(cols)
     def before_fit(self, learn):
-        from fastprogress.fastprogress import master_bar
+        from fastprogress.fastprogress import master_bar, NBMasterBar
         self.mbar = master_bar(range(learn.start_epoch, learn.n_epochs))
+        if isinstance(self.mbar, NBMasterBar): self.mbar.names = list(self.cols)   # a name per curve (default: 2)
         self.mbar.on_iter_begin(); self.first = True
     def before_epoch(self, learn):
         from fastprogress.fastprogress import progress_bar
@@ -230,11 +231,16 @@ class ProgressCB(Callback):
         row = learn.history[-1]; cols = ['epoch'] + [c for c in row if c.startswith(('train_', 'valid_'))] + ['time']
         if self.first: self.mbar.write(cols, table=True); self.first = False
         self.mbar.write([f'{row[c]:.4f}' if isinstance(row.get(c), float) else str(row.get(c, '')) for c in cols], table=True)
-        if self.plot and hasattr(self.mbar, 'update_graph'):
+        if self.plot:
             ep = [r['epoch'] for r in learn.history]
             graphs = [[ep, [r.get(c, math.nan) for r in learn.history]] for c in self.cols]
-            try: self.mbar.update_graph(graphs, [0, learn.n_epochs])
-            except Exception: pass
+            self._optional(self.mbar.update_graph, graphs, [0, max(learn.n_epochs - 1, 1)])
+    def _optional(self, f, *args):
+        "Call display-only `f`; if it fails, warn once with the reason, stop plotting and keep training."
+        try: f(*args)
+        except Exception as e:
+            self.plot = False
+            warnings.warn(f'ProgressCB: live plot turned off after {type(e).__name__}: {e}', stacklevel=2)
     def after_fit(self, learn):
         if hasattr(self, 'mbar'): self.mbar.on_iter_end()
 

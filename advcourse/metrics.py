@@ -14,12 +14,16 @@ def _check_pct(**kw):
     for k, v in kw.items():
         if not (0 <= float(v) <= 100): raise ValueError(f"{k} must be an accuracy in percent (0-100), got {k}={v!r}")
 
-def sum_score(clean:float, robust:float)->float:
+def sum_score(clean:float, # clean accuracy (%)
+              robust:float, # robust accuracy (%): AutoAttack in the papers
+             )->float:
     "Clean + robust accuracy (percent)."
     _check_pct(clean=clean, robust=robust)
     return float(clean) + float(robust)
 
-def nrr(clean:float, robust:float)->float:
+def nrr(clean:float, # natural (clean) accuracy N (%)
+        robust:float, # robust accuracy R (%)
+       )->float:
     "CURE's natural-robustness ratio: the harmonic mean `2·N·R / (N + R)` of clean and robust accuracy (percent)."
     _check_pct(clean=clean, robust=robust)
     n, r = float(clean), float(robust)
@@ -31,9 +35,13 @@ ARDIST_CURVES = {
     'cifar100': (5.615e-4, -0.1582, 12.44, -271.8),
 }
 
-def ardist(clean:float, robust:float, curve:str='cifar10')->float:
-    "ARREST's ARDist: signed minimum Euclidean distance from (clean, robust) (percent) to the published cubic trade-off curve; positive above it."
-    if curve not in ARDIST_CURVES: raise ValueError(f"unknown ARDist curve {curve!r}; choose one of {', '.join(ARDIST_CURVES)}")
+def ardist(clean:float, # clean accuracy (%)
+           robust:float, # AutoAttack accuracy (%): the curves were fitted to AutoAttack numbers
+           curve:str='cifar10', # which published curve: 'cifar10' or 'cifar100'
+          )->float:
+    "ARREST's ARDist: signed Euclidean distance from (clean, robust) to the published cubic curve, positive above it."
+    if curve not in ARDIST_CURVES:
+        raise ValueError(f"unknown ARDist curve {curve!r}; choose one of {', '.join(ARDIST_CURVES)}")
     _check_pct(clean=clean, robust=robust)
     c = np.poly1d(ARDIST_CURVES[curve]); dc = c.deriv()
     p, q = float(clean), float(robust)

@@ -10,8 +10,8 @@ import numpy as np
 from .metrics import ARDIST_CURVES, ardist, nrr, sum_score
 
 # %% auto #0
-__all__ = ['PAPER_RESULTS', 'load_results', 'trade_off_table', 'plot_tradeoff', 'plot_curves', 'robustness_curve',
-           'plot_robustness_curves', 'tradeoff_explorer']
+__all__ = ['PAPER_RESULTS', 'ROBUST_NAMES', 'load_results', 'robust_column', 'trade_off_table', 'plot_tradeoff', 'plot_curves',
+           'robustness_curve', 'plot_robustness_curves', 'tradeoff_explorer']
 
 # %% ../nbs/08_plots.ipynb #050ec39b
 PAPER_RESULTS = [   # clean / AutoAttack (%), as reported; SPEC §8
@@ -27,7 +27,8 @@ PAPER_RESULTS = [   # clean / AutoAttack (%), as reported; SPEC §8
     dict(dataset='cifar10', model='wrn34_10', method='CURE', clean=87.05, robust=52.10, source='CURE Tab. 1'),
 ]
 
-def load_results(paths)->list[dict]:
+def load_results(paths, # a `result.json`, a folder searched recursively, or a list of these
+                )->list[dict]:
     "Read `result.json` files written by `advcourse run` (paths to files or to folders searched recursively)."
     rows = []
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
@@ -37,53 +38,76 @@ def load_results(paths)->list[dict]:
     return rows
 
 # %% ../nbs/08_plots.ipynb #05001c86
-def trade_off_table(rows:list[dict], robust:str='pgd20')->list[dict]:
-    "Add Sum, NRR and (for CIFAR-10/100 rows, whose curves exist) ARDist to each row, using column `robust`."
+ROBUST_NAMES = {'aa': 'AutoAttack', 'pgd20': 'PGD-20', 'cw': 'CW∞', 'robust': 'worst case'}
+
+def robust_column(rows:list[dict], # result rows: dicts with 'clean' and robust-accuracy columns
+                  robust:str|None=None, # a column name; None: 'aa' if every row has one, else 'pgd20'
+                 )->str:
+    "The robust-accuracy column to read: `robust`, or 'aa' (AutoAttack) when every row has it, else 'pgd20'."
+    if robust is None: robust = 'aa' if rows and all(r.get('aa') is not None for r in rows) else 'pgd20'
+    missing = [r.get('run') or r.get('label') or r.get('method') or i
+               for i, r in enumerate(rows) if r.get(robust) is None]
+    if missing:
+        hint = ' (evaluate with AutoAttack, e.g. `advcourse run --autoattack N`)' if robust == 'aa' else ''
+        raise ValueError(f"robust={robust!r}: no such value in row(s) {missing}{hint}")
+    return robust
+
+def trade_off_table(rows:list[dict], # result rows, e.g. from `load_results`
+                    robust:str|None=None, # robust column; None picks it with `robust_column`
+                   )->list[dict]:
+    "Add Sum, NRR and ARDist to each row; ARDist only from AutoAttack ('aa') on CIFAR-10/100, the curves' own axes."
+    col = robust_column(rows, robust)
     out = []
     for r in rows:
-        n, q = r['clean'], r[robust]
-        d = ardist(n, q, r['dataset']) if r.get('dataset') in ARDIST_CURVES else None
-        out.append({**r, 'sum': sum_score(n, q), 'nrr': nrr(n, q), 'ardist': d})
+        n, q = r['clean'], r[col]
+        d = ardist(n, q, r['dataset']) if col == 'aa' and r.get('dataset') in ARDIST_CURVES else None
+        out.append({**r, 'robust_column': col, 'sum': sum_score(n, q), 'nrr': nrr(n, q), 'ardist': d})
     return out
 
-def plot_tradeoff(rows:list[dict], # dicts with dataset, model, method (or label), clean and the robust column
-                  robust:str='pgd20', # which column is the robust accuracy
+# %% ../nbs/08_plots.ipynb #dc801b32
+def _panel(ax, ds, mdl, rs, refs, col):
+    "One (dataset, model) panel: this course's rows `rs` on column `col`, the papers' AutoAttack points `refs`."
+    for r in rs:
+        ax.scatter(r['clean'], r[col], s=60, zorder=3, label=r.get('label') or f"{r['method']} (this course)")
+    for r in refs:
+        ax.scatter(r['clean'], r['robust'], marker='x', color='gray', zorder=2)
+        ax.annotate(f"{r['method']} [{r['source']}]", (r['clean'], r['robust']), fontsize=7, color='gray',
+                    xytext=(3, 3), textcoords='offset points')
+    if refs and ds in ARDIST_CURVES:
+        xs = [r['clean'] for r in refs + rs]; t = np.linspace(min(xs) - 2, max(xs) + 2, 100)
+        ax.plot(t, np.poly1d(ARDIST_CURVES[ds])(t), 'r--', lw=1, label=f'ARREST {ds} curve (AutoAttack)')
+    eps = sorted({r.get('eps') for r in rs} - {None})
+    name = ROBUST_NAMES.get(col, col) if rs else 'AutoAttack'
+    who = 'this course and the papers' if rs and refs else 'this course' if rs else 'papers only'
+    title = f"{ds} / {mdl}" + (f", ε={', '.join(f'{e:.4g}' for e in eps)}" if eps else '') + f'\n({who}, {name})'
+    ax.set_title(title, fontsize=10); ax.set_xlabel('clean accuracy (%)'); ax.set_ylabel(f'{name} accuracy (%)')
+    if rs or refs: ax.legend(fontsize=7, loc='lower left')
+
+def plot_tradeoff(rows:list[dict], # dicts with dataset, model, method (or a legend label), clean, robust column
+                  robust:str|None=None, # robust column; None: 'aa' if every row has it, else 'pgd20'
                   references:bool=True, # add the papers' CIFAR points (SPEC §8) and ARREST's curve
                   path=None, # save the figure here
                  ):
-    "Clean vs robust accuracy, one panel per (dataset, model); the papers' points only on CIFAR panels (or their own panel)."
+    "Clean vs robust accuracy, a panel per (dataset, model); the papers' (AutoAttack) points join AutoAttack rows only."
     import matplotlib.pyplot as plt
-    groups = {}
+    col, refs, groups = robust_column(rows, robust), {}, {}
+    for r in PAPER_RESULTS if references else []: refs.setdefault((r['dataset'], r['model']), []).append(r)
     for r in rows: groups.setdefault((r['dataset'], r['model']), []).append(r)
-    ref_groups = {}
-    if references:
-        for r in PAPER_RESULTS: ref_groups.setdefault((r['dataset'], r['model']), []).append(r)
-        if not any(k in ref_groups for k in groups): groups[('cifar10', 'resnet18')] = []
-    fig, axs = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
-    for ax, ((ds, mdl), rs) in zip(axs[0], groups.items()):
-        eps = {r.get('eps') for r in rs} - {None}
-        for r in rs:
-            lab = r.get('label') or r.get('method')
-            ax.scatter(r['clean'], r[robust], s=60, zorder=3, label=f"{lab} (this course)")
-        refs = ref_groups.get((ds, mdl), []) if references else []
-        for r in refs:
-            ax.scatter(r['clean'], r['robust'], marker='x', color='gray', zorder=2)
-            ax.annotate(f"{r['method']} [{r['source']}]", (r['clean'], r['robust']), fontsize=7, color='gray', xytext=(3, 3), textcoords='offset points')
-        if refs and ds in ARDIST_CURVES:
-            xs = [r['clean'] for r in refs + rs]; lo, hi = min(xs) - 2, max(xs) + 2
-            t = np.linspace(lo, hi, 100); ax.plot(t, np.poly1d(ARDIST_CURVES[ds])(t), 'r--', lw=1, label=f'ARREST {ds} curve (AutoAttack)')
-        title = f"{ds} / {mdl}" + (f", ε={', '.join(f'{e:.4g}' for e in sorted(eps))}" if eps else '')
-        if not rs: title += '\n(papers only, AutoAttack)'
-        ax.set_title(title, fontsize=10); ax.set_xlabel('clean accuracy (%)')
-        ax.set_ylabel(f'{robust} accuracy (%)' if rs else 'AutoAttack accuracy (%)')
-        if rs or refs: ax.legend(fontsize=7, loc='lower left')
+    panels = [(k, rs, refs.get(k, []) if col == 'aa' else []) for k, rs in groups.items()]
+    if refs and not any(p for *_, p in panels):      # the papers on a panel of their own
+        own = [k for k in groups if k in refs] or [('cifar10', 'resnet18')]
+        panels += [(k, [], refs[k]) for k in own]
+    fig, axs = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, ((ds, mdl), rs, ps) in zip(axs[0], panels): _panel(ax, ds, mdl, rs, ps, col)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
 
 # %% ../nbs/08_plots.ipynb #dfae85fa
 def plot_curves(logs:dict, # {label: CSV path written by CSVLogger, or a Learner's history list}
-                keys=('train_loss', 'valid_acc'), title:str=''):
+                keys=('train_loss', 'valid_acc'), # history columns, one panel each
+                title:str='', # figure title
+               ):
     "Training curves: one panel per key, one line per run."
     import matplotlib.pyplot as plt
     from advcourse.learner import read_csv_log
@@ -91,18 +115,29 @@ def plot_curves(logs:dict, # {label: CSV path written by CSVLogger, or a Learner
     for lab, h in logs.items():
         hist = read_csv_log(h) if isinstance(h, (str, Path)) else h
         for ax, k in zip(axs[0], keys):
-            if any(k in r for r in hist): ax.plot([r['epoch'] for r in hist], [r.get(k, np.nan) for r in hist], label=lab)
+            if any(k in r for r in hist):
+                ax.plot([r['epoch'] for r in hist], [r.get(k, np.nan) for r in hist], label=lab)
     for ax, k in zip(axs[0], keys): ax.set_title(k, fontsize=10); ax.set_xlabel('epoch'); ax.legend(fontsize=8)
     if title: fig.suptitle(title)
     fig.tight_layout(); return fig
 
-def robustness_curve(model, loader, epss, n:int|None=None, norm:str='Linf')->list[float]:
+# %% ../nbs/08_plots.ipynb #a317b4e3
+def robustness_curve(model, # classifier, `model(x) -> logits` for x in [0,1]
+                     loader, # evaluation batches (x, y)
+                     epss, # radii to evaluate; 0 gives the clean accuracy
+                     n:int|None=None, # evaluate on the first n examples only
+                     norm:str='Linf', # threat model of the PGD-20 attack
+                    )->list[float]:
     "PGD-20 accuracy (percent) of `model` at each ε in `epss` (clean accuracy at ε = 0)."
     from advcourse.evaluate import evaluate, pgd20
     return [evaluate(model, loader, attacks={}, n=n)['clean'] if e == 0 else
             evaluate(model, loader, attacks={'pgd20': pgd20(e, norm)}, n=n)['pgd20'] for e in epss]
 
-def plot_robustness_curves(curves:dict, epss, title:str='', eps_mark:float|None=None):
+def plot_robustness_curves(curves:dict, # {label: accuracies}, one per radius
+                           epss, # the radii, the x axis
+                           title:str='', # axes title
+                           eps_mark:float|None=None, # draw a vertical line here (the training ε)
+                          ):
     "Plot `{label: accuracies}` against ε."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -112,20 +147,26 @@ def plot_robustness_curves(curves:dict, epss, title:str='', eps_mark:float|None=
     fig.tight_layout(); return fig
 
 # %% ../nbs/08_plots.ipynb #b5bb9636
-def tradeoff_explorer(folder='runs', robust:str='pgd20'):
+def tradeoff_explorer(folder='runs', # a folder of `advcourse run` results
+                      robust:str|None=None, # robust column; None: 'aa' if every run has it, else 'pgd20'
+                     ):
     "An ipywidgets explorer over the `result.json` files under `folder`: select runs, see the plane and the metrics."
     import ipywidgets as W
     import matplotlib.pyplot as plt
     rows = trade_off_table(load_results(folder), robust)
-    if not rows: raise ValueError(f"no result.json files under {str(folder)!r}: run `advcourse run --out {folder}` first")
+    if not rows:
+        raise ValueError(f"no result.json files under {str(folder)!r}: run `advcourse run --out {folder}` first")
+    col = rows[0]['robust_column']; name = ROBUST_NAMES.get(col, col)
+    no_ad = 'n/a (no curve for this dataset)' if col == 'aa' else f'n/a (needs AutoAttack, not {name})'
     labels = [r['run'] for r in rows]
     pick = W.SelectMultiple(options=labels, value=tuple(labels), rows=min(10, len(labels)), description='runs')
     refs = W.Checkbox(value=True, description="papers' points")
     def show(runs, references):
         sel = [r for r in rows if r['run'] in runs]
         if not sel: return
-        plot_tradeoff(sel, robust, references); plt.show()
+        plot_tradeoff(sel, col, references); plt.show()
         for r in sel:
-            ad = 'n/a (no curve for this dataset)' if r['ardist'] is None else f"{r['ardist']:+.3f}"
-            print(f"{r['run']:40s} clean {r['clean']:6.2f}  {robust} {r[robust]:6.2f}  Sum {r['sum']:6.2f}  NRR {r['nrr']:6.2f}  ARDist {ad}")
+            ad = no_ad if r['ardist'] is None else f"{r['ardist']:+.3f}"
+            print(f"{r['run']:40s} clean {r['clean']:6.2f}  {name} {r[col]:6.2f}  Sum {r['sum']:6.2f}  "
+                  f"NRR {r['nrr']:6.2f}  ARDist {ad}")
     return W.interactive(show, runs=pick, references=refs)

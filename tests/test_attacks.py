@@ -77,3 +77,67 @@ def test_images_outside_unit_box_rejected(digits_model):
 def test_switch_mode_rejects_unknown_mode(digits_model):
     with pytest.raises(ValueError, match="'half'"):
         with switch_mode(digits_model[0], 'half'): pass
+
+# --- seeded attacks (issue 7, item 5): evaluation must be reproducible and leave the caller's RNG alone
+
+@pytest.mark.parametrize('norm,start', [('Linf', True), ('L2', True), ('Linf', 'normal')])
+def test_seeded_pgd_is_reproducible_and_restores_caller_rng(digits_model, norm, start):
+    m, x, y = digits_model
+    kw = dict(eps=0.1, alpha=0.02, steps=2, norm=norm, random_start=start)
+    torch.manual_seed(123); before = torch.get_rng_state()
+    a = pgd(m, x, y, seed=0, **kw)
+    assert torch.equal(torch.get_rng_state(), before)                  # caller's RNG untouched
+    torch.rand(5)                                                      # whatever the caller's state is now...
+    assert torch.equal(pgd(m, x, y, seed=0, **kw), a)                  # ...the same seed gives the same x_adv
+    assert not torch.equal(pgd(m, x, y, seed=1, **kw), a)
+    assert torch.equal(PGD(**kw, seed=0)(m, x, y), a)                  # the dataclass passes the seed through
+
+def test_unseeded_pgd_draws_from_the_global_rng(digits_model):
+    m, x, y = digits_model
+    kw = dict(eps=0.1, alpha=0.02, steps=2)
+    torch.manual_seed(7); a = pgd(m, x, y, **kw); after = torch.get_rng_state()
+    torch.manual_seed(7); b = pgd(m, x, y, seed=None, **kw)
+    assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), after)
+    assert not torch.equal(pgd(m, x, y, **kw), a)                      # the state moved on: a new start
+
+@pytest.mark.parametrize('seed', [1.5, '0', True])
+def test_bad_seed_rejected(digits_model, seed):
+    m, x, y = digits_model
+    with pytest.raises(ValueError, match=f'seed={seed!r}'): pgd(m, x, y, eps=0.1, alpha=0.01, steps=1, seed=seed)
+    with pytest.raises(ValueError, match=f'seed={seed!r}'): PGD(seed=seed)
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_seeded_pgd_on_cuda_restores_cuda_rng(digits_model):
+    m, x, y = digits_model
+    m, x, y = m.cuda(), x.cuda(), y.cuda()
+    torch.cuda.manual_seed(5); cpu, gpu = torch.get_rng_state(), torch.cuda.get_rng_state()
+    a = pgd(m, x, y, eps=0.1, alpha=0.02, steps=2, seed=0)
+    assert torch.equal(torch.get_rng_state(), cpu) and torch.equal(torch.cuda.get_rng_state(), gpu)
+    torch.rand(3, device='cuda')
+    assert torch.equal(pgd(m, x, y, eps=0.1, alpha=0.02, steps=2, seed=0), a)
+
+# --- attack explorer (issue 7, item 7): one column of images, and the toggle starts on PGD-10
+
+def test_show_attack_with_one_image(digits_model):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from advcourse.attacks import show_attack
+    m, x, y = digits_model
+    fig = show_attack(m, x, y, pgd(m, x[:1], y[:1], eps=0.1, alpha=0.025, steps=2), n=1)
+    try: assert len(fig.axes) == 3 and all(len(a.images) == 1 for a in fig.axes)
+    finally: plt.close(fig)
+
+def test_attack_explorer_starts_on_pgd10_and_draws_without_error(digits_model):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import ipywidgets as W
+    from advcourse.attacks import attack_explorer
+    m, x, y = digits_model
+    w = attack_explorer(m, x, y)
+    toggle, = [c for c in w.children if isinstance(c, W.ToggleButtons)]
+    assert toggle.value == 'PGD-10' and w.kwargs['attack'] == 'PGD-10'
+    plt.close('all')
+    for attack in ('PGD-10', 'FGSM'):
+        w.f(**(w.kwargs | {'attack': attack}))     # what the widget runs on every change: must not raise
+        assert len(plt.gcf().axes) == 3
+        plt.close('all')

@@ -27,3 +27,18 @@ def test_unknown_config_key_and_values():
     with pytest.raises(ValueError, match="'epoch'"): get_config('digits', epoch=1)
     with pytest.raises(ValueError, match="eps=-0.5"): get_config('digits', eps=-0.5)
     with pytest.raises(SystemExit, match="'cifar11'"): cli(['run', '--set', 'dataset=cifar11', '--epochs', '1'])
+
+def test_cli_autoattack_writes_aa(tmp_path):
+    import csv, json
+    rows = cli(['run', '--methods', 'at', '--epochs', '1', '--set', 'n_train=64', '--eval-n', '20', '--autoattack', '20',
+                '--out', str(tmp_path), '--quiet'])
+    r = rows[0]
+    assert r['n_aa'] == 20 and 0 <= r['aa'] <= r['clean']
+    res = json.loads((tmp_path / r['run'] / 'result.json').read_text())
+    assert res['aa'] == r['aa'] and res['config']['autoattack'] == 20
+    assert {'aa', 'n_aa'} <= set(next(csv.reader(open(tmp_path / 'results.csv'))))
+
+def test_cli_without_autoattack_has_no_aa(tmp_path):
+    from advcourse.cli import format_table
+    row = dict(method='at', dataset='digits', model='digits_resnet', eps=0.25, clean=50., pgd20=20., train_s=1.)
+    assert 'AA' not in format_table([row]) and 'AA' in format_table([row, {**row, 'aa': 10., 'n_aa': 20}])

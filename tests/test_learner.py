@@ -104,3 +104,46 @@ def test_mixed_precision_trains_on_cpu(dtype):
 
 def test_mixed_precision_rejects_unknown_dtype():
     with pytest.raises(ValueError, match="'fp8'"): MixedPrecisionCB('fp8')
+
+# --- live training plot (issue 7, items 4 and 8): the notebook bar must draw the curves; a failing plot warns once
+
+@pytest.fixture
+def notebook_bars(monkeypatch):
+    "Make `ProgressCB` use fastprogress's notebook bars, displaying through a real (terminal) IPython shell, on Agg."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import fastprogress.fastprogress as fp
+    from IPython.core.interactiveshell import InteractiveShell
+    had_shell = InteractiveShell.initialized()
+    InteractiveShell.instance()
+    monkeypatch.setattr(fp, 'master_bar', fp.NBMasterBar); monkeypatch.setattr(fp, 'progress_bar', fp.NBProgressBar)
+    yield fp.NBMasterBar
+    plt.close('all')
+    if not had_shell: InteractiveShell.clear_instance()
+
+def _fit_with_progress(epochs=2):
+    from advcourse.learner import ProgressCB
+    set_seed(0); dls = get_dls('digits', n_train=64)
+    cb = ProgressCB()
+    learn = Learner(get_model('digits_resnet', dls.info), dls, st_loss, cbs=[DeviceCB('cpu'), cb]).fit(epochs)
+    return learn, cb
+
+def test_progress_cb_draws_its_curves_with_the_notebook_bar(notebook_bars):
+    learn, cb = _fit_with_progress(2)
+    assert isinstance(cb.mbar, notebook_bars)
+    lines = cb.mbar.graph_fig.axes[0].get_lines()
+    assert [l.get_label() for l in lines] == ['train_loss', 'valid_loss', 'valid_acc']
+    for l, c in zip(lines, cb.cols):
+        assert list(l.get_xdata()) == [0, 1]
+        assert list(l.get_ydata()) == pytest.approx([r[c] for r in learn.history])
+
+def test_failing_live_plot_warns_once_and_training_goes_on(notebook_bars, monkeypatch):
+    import warnings
+    def broken(self, *a, **k): raise RuntimeError('no display here')
+    monkeypatch.setattr(notebook_bars, 'update_graph', broken)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        learn, cb = _fit_with_progress(3)
+    ours = [x for x in w if 'ProgressCB' in str(x.message)]
+    assert len(ours) == 1 and 'RuntimeError: no display here' in str(ours[0].message)
+    assert len(learn.history) == 3

@@ -47,3 +47,85 @@ def test_public_api_imports():
     from advcourse.losses import at_loss, st_loss
     from advcourse.attacks import pgd, fgsm, PGD
     assert callable(at_loss) and callable(pgd)
+
+def _notebooks():
+    return sorted(p for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+
+def test_every_notebook_has_a_python3_kernelspec():
+    "Without one, JupyterLab opens every chapter with a 'Select Kernel' dialog (issue 7, item 9)."
+    import json
+    bad = [p.name for p in _notebooks()
+           if json.loads(p.read_text(encoding='utf-8'))['metadata'].get('kernelspec', {}).get('name') != 'python3']
+    assert not bad, f'no python3 kernelspec in {bad}: re-run them with scripts/run_nb.py'
+
+def _requirements(key):
+    import configparser, re
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT / 'settings.ini', encoding='utf-8')
+    reqs = {}
+    for r in cfg['DEFAULT'].get(key, '').split():
+        name, spec = re.match(r'([A-Za-z0-9_.\-]+)(.*)', r).groups()
+        reqs[name.lower().replace('_', '-')] = spec
+    return reqs
+
+def _runtime_imports():
+    "Top-level modules a notebook imports unconditionally (unindented `import`/`from` lines of its code cells)."
+    import json, re
+    mods = set()
+    for p in _notebooks():
+        for c in json.loads(p.read_text(encoding='utf-8'))['cells']:
+            if c['cell_type'] != 'code': continue
+            for l in ''.join(c['source']).splitlines():
+                m = re.match(r'(?:from|import)\s+([A-Za-z_]\w*)', l)
+                if m: mods.add(m.group(1))
+    return mods - set(sys.stdlib_module_names) - {'__future__', 'advcourse'}
+
+def test_runtime_requirements_cover_the_notebooks_imports_with_the_tested_ranges():
+    "A plain `pip install -e .` must give every package the chapters import, in the range the dev extras test (item 10)."
+    from importlib.metadata import packages_distributions, version
+    from packaging.specifiers import SpecifierSet
+    req, dev, dists = _requirements('requirements'), _requirements('dev_requirements'), packages_distributions()
+    names = {m: dists.get(m, [m])[0].lower().replace('_', '-') for m in _runtime_imports()}
+    missing = sorted(f'{m} ({d})' for m, d in names.items() if d not in req)
+    assert not missing, f'imported by notebooks but not in settings.ini requirements: {missing}'
+    differ = {d: (req[d], dev[d]) for d in req if d in dev and SpecifierSet(req[d]) != SpecifierSet(dev[d])}
+    assert not differ, f'requirements and dev_requirements disagree (requirements, dev): {differ}'
+    untested = {d: (version(d), req[d]) for d in names.values() if version(d) not in SpecifierSet(req[d])}
+    assert not untested, f'installed version outside the required range: {untested}'
+    assert 'fastcore' in names.values() and 'playwright' in dev
+
+_KNOWN = {'.', 'source', 'python', 'python3', 'pip', 'pip3', 'advcourse', 'pytest', 'jupyter', 'cd', 'git',
+          'nbdev_export', 'nbdev_test', 'nbdev_clean', 'activate'}
+
+def _blocks(lang):
+    import re
+    return re.findall(rf'^```{lang}\n(.*?)^```', (ROOT / 'README.md').read_text(encoding='utf-8'), re.M | re.S)
+
+def _stray_lines(block):
+    "Lines of a bash block that are neither a comment, a known command, nor the continuation of a line ending in `\\`."
+    import shlex
+    stray, cont = [], False
+    for l in block.splitlines():
+        s = l.strip()
+        ok = not s or s.startswith('#') or cont
+        if not ok:
+            for seg in s.rstrip('\\').replace('&&', ';').replace('||', ';').replace('|', ';').split(';'):
+                words = shlex.split(seg, comments=True)
+                if words and words[0] not in _KNOWN and Path(words[0]).name not in _KNOWN: break
+            else: ok = True
+        if not ok: stray.append(l)
+        cont = s.endswith('\\') and not s.startswith('#')
+    return stray
+
+def test_stray_line_check_catches_a_comment_without_hash():
+    assert _stray_lines('# (a) install;\n    --methods st,at runs more\npip install -e .') == ['    --methods st,at runs more']
+    assert _stray_lines('advcourse run \\\n    --methods st,at\n# done\n\n. .venv/bin/activate && pytest') == []
+
+def test_readme_code_blocks_run_as_pasted():
+    "Every ```bash block passes `bash -n` and has no stray line; every ```python block compiles (issue 7, 'Also')."
+    bash, py = _blocks('bash'), _blocks('python')
+    assert bash and py
+    for b in bash:
+        r = subprocess.run(['bash', '-n'], input=b, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr + b
+        assert not _stray_lines(b), f'stray lines (not a comment, not a known command): {_stray_lines(b)}\n{b}'
+    for b in py: compile(b, 'README.md', 'exec')
