@@ -4,32 +4,17 @@
 
 # %% ../nbs/03_attacks.ipynb #0de12cd8
 from __future__ import annotations
-from contextlib import contextmanager
 from dataclasses import dataclass, asdict
-from numbers import Integral
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import check_eps, check_images
-from .splitbn import bn_route
+from .core import check_eps, check_images, check_seed, seeded, switch_mode
 
 # %% auto #0
-__all__ = ['ATTACK_LOSSES', 'switch_mode', 'cw_margin', 'attack_loss', 'check_seed', 'seeded', 'pgd', 'fgsm', 'PGD',
-           'show_attack', 'attack_explorer']
+__all__ = ['ATTACK_LOSSES', 'cw_margin', 'attack_loss', 'step_size', 'pgd', 'fgsm', 'PGD', 'show_attack', 'attack_explorer']
 
 # %% ../nbs/03_attacks.ipynb #7e264a97
 ATTACK_LOSSES = ('ce', 'kl', 'cw')
-
-@contextmanager
-def switch_mode(model:nn.Module, mode:str|None):
-    "Put `model` in `mode` ('train', 'eval', or None to keep it) and restore every submodule's mode on exit, even on error."
-    if mode not in ('train', 'eval', None): raise ValueError(f"bn_mode must be 'train', 'eval' or None, got {mode!r}")
-    saved = [(m, m.training) for m in model.modules()]
-    try:
-        if mode is not None: model.train(mode == 'train')
-        yield model
-    finally:
-        for m, t in saved: m.training = t
 
 def cw_margin(logits:torch.Tensor, y:torch.Tensor)->torch.Tensor:
     "Per-example CW margin `max_{j≠y} z_j − z_y` (positive when misclassified)."
@@ -45,37 +30,22 @@ def attack_loss(logits, y, loss='ce', p_clean=None):
     if loss == 'cw': return cw_margin(logits, y).sum()
     raise ValueError(f"unknown attack loss {loss!r}; choose one of {ATTACK_LOSSES} or pass a callable")
 
-# %% ../nbs/03_attacks.ipynb #bc8619ca
-def check_seed(seed)->int|None:
-    "Return `seed` if it is None or an integer; else raise `ValueError` naming it."
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
-        raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
-    return seed
-
-@contextmanager
-def seeded(seed:int|None, # seed for the block; None: do nothing (draw from the global RNG)
-           device=None, # the tensors' device: its CUDA generator is seeded and restored too
-          ):
-    "Run the block with torch's CPU (and `device`'s CUDA) generator seeded to `seed`; restore the caller's RNG after."
-    if check_seed(seed) is None: yield; return
-    dev = torch.device(device if device is not None else 'cpu')
-    cuda = [dev] if dev.type == 'cuda' else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.random.default_generator.manual_seed(seed)   # not torch.manual_seed: it would reseed every GPU unrestored
-        if cuda:
-            with torch.cuda.device(dev): torch.cuda.manual_seed(seed)
-        yield
-
 # %% ../nbs/03_attacks.ipynb #45f0fef3
 def _l2(t): return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+def step_size(eps:float, # radius of the ball
+              alpha:float|None=None, # an explicit step, or None
+             )->float:
+    "PGD's step: `alpha` if given, else ε/4 (2/255 at 8/255, the papers' PGD-10 step), defined only here."
+    return check_eps(eps) / 4 if alpha is None else check_eps(alpha, 'alpha')
 
 def pgd(model:nn.Module, # maps images in [0,1] to logits
         x:torch.Tensor, # clean images in [0,1]
         y:torch.Tensor, # labels
         *,
         eps:float, # radius of the ball, in pixel units (8/255 for CIFAR L∞)
-        alpha:float, # step size
-        steps:int, # number of steps (0 returns the random start)
+        alpha:float|None=None, # step size; None: ε/4 (`step_size`)
+        steps:int=10, # number of steps (0 returns the random start)
         random_start:bool|str=True, # True: uniform in the ball; 'normal': x + 0.001·N(0,1) (TRADES); False: start at x
         norm:str='Linf', # 'Linf' or 'L2'
         loss='ce', # 'ce', 'kl' (to the clean prediction), 'cw' (margin), or a callable (logits, y) -> per-example loss
@@ -83,13 +53,15 @@ def pgd(model:nn.Module, # maps images in [0,1] to logits
         seed:int|None=None, # seed of the random start: same `x`, same `x_adv`; caller's RNG untouched; None: global RNG
        )->torch.Tensor:
     "Projected gradient ascent on `loss` inside the `norm` ball of radius `eps` around `x`, clipped to [0,1]; returns detached `x_adv`."
-    eps, alpha = check_eps(eps), check_eps(alpha, 'alpha')
+    eps = check_eps(eps); alpha = step_size(eps, alpha)
     if norm not in ('Linf', 'L2'): raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
     if int(steps) != steps or steps < 0: raise ValueError(f"steps must be a non-negative integer, got steps={steps!r}")
     if not callable(loss) and loss not in ATTACK_LOSSES: raise ValueError(f"unknown attack loss {loss!r}; choose one of {ATTACK_LOSSES}")
     if random_start not in (True, False, 'normal', 'uniform'): raise ValueError(f"random_start must be True, False or 'normal', got {random_start!r}")
     check_seed(seed); x = check_images(x).detach()
-    with torch.enable_grad(), switch_mode(model, bn_mode), bn_route(model, 'adv'):
+    if bn_mode not in ('train', 'eval', None):
+        raise ValueError(f"bn_mode must be 'train', 'eval' or None, got bn_mode={bn_mode!r}")
+    with torch.enable_grad(), switch_mode(model, bn_mode):
         p_clean = None
         if loss == 'kl':
             with torch.no_grad(): p_clean = F.softmax(model(x), 1)
@@ -121,7 +93,7 @@ def fgsm(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *, eps:float, loss='ce
 class PGD:
     "PGD with fixed settings, as a callable `attack(model, x, y) -> x_adv` (see `pgd` for the fields)."
     eps: float = 8/255
-    alpha: float = 2/255
+    alpha: float|None = None     # None: ε/4
     steps: int = 10
     random_start: bool|str = True
     norm: str = 'Linf'
@@ -129,7 +101,7 @@ class PGD:
     bn_mode: str|None = 'eval'
     seed: int|None = None
     def __post_init__(self):
-        check_eps(self.eps); check_eps(self.alpha, 'alpha'); check_seed(self.seed)
+        step_size(self.eps, self.alpha); check_seed(self.seed)
         if self.norm not in ('Linf', 'L2'): raise ValueError(f"norm must be 'Linf' or 'L2', got {self.norm!r}")
     def __call__(self, model, x, y): return pgd(model, x, y, **asdict(self))
 
@@ -160,7 +132,7 @@ def attack_explorer(model, x, y, max_eps:float=0.3):
     def show(i=0, eps=0.1, attack='PGD-10'):
         xi, yi = x[i:i+1], y[i:i+1]
         if attack == 'FGSM': xa = fgsm(model, xi, yi, eps=eps)
-        else: xa = pgd(model, xi, yi, eps=eps, alpha=eps/4, steps=10, seed=0)   # seeded: only ε and i move the image
+        else: xa = pgd(model, xi, yi, eps=eps, steps=10, seed=0)   # seeded: only ε and i move the image
         show_attack(model, xi, yi, xa, n=1); plt.show()
     return W.interactive(show, i=W.IntSlider(0, 0, len(x) - 1), eps=W.FloatSlider(value=0.1, min=0., max=max_eps, step=0.01),
                          attack=W.ToggleButtons(options=['FGSM', 'PGD-10'], value='PGD-10'))

@@ -8,7 +8,7 @@ import argparse, csv, dataclasses, json, sys
 from pathlib import Path
 import torch
 from .configs import METHODS, PRESETS, RunConfig, build, get_config
-from .core import default_device, load_checkpoint, set_seed
+from .core import default_device, first_n, load_checkpoint, set_seed
 from .data import DATASETS, DownloadError, get_dls
 from .evaluate import AutoAttackEval, evaluate, pgd20
 from .attacks import PGD
@@ -57,7 +57,7 @@ def diagnostic_cbs(cfg, model, dls, obj)->list:
     "A run's diagnostics: gradient conflict (if the objective exposes its terms), feature distance, BN stats, drift."
     from advcourse.diagnostics import BNStatsCB, DriftCB, FeatureDistanceCB, GradConflictCB
     x, y = _probe_batch(dls, 256)
-    probe_atk = PGD(eps=cfg.eps, alpha=cfg.eps / 4, steps=10, norm=cfg.norm, seed=0)   # the same x' recipe each epoch
+    probe_atk = PGD(eps=cfg.eps, steps=10, norm=cfg.norm, seed=0)   # the same x' recipe each epoch
     key, pred = model.penultimate.replace('.', '__'), getattr(obj, 'predictors', None)
     pred = pred[key] if pred is not None and key in pred else None
     cbs = [FeatureDistanceCB(x, y, probe_atk, model.penultimate), BNStatsCB(),
@@ -68,11 +68,9 @@ def diagnostic_cbs(cfg, model, dls, obj)->list:
 def _probe_batch(dls, n):
     "The first `n` training images in a fixed order (under a forked RNG)."
     with torch.random.fork_rng():
-        torch.manual_seed(0); xs, ys = [], []
-        for x, y in dls.train:
-            xs.append(x); ys.append(y)
-            if sum(len(t) for t in ys) >= n: break
-    return torch.cat(xs)[:n], torch.cat(ys)[:n]
+        torch.manual_seed(0)
+        xs, ys = zip(*first_n(dls.train, n))
+    return torch.cat(xs), torch.cat(ys)
 
 def load_run(cfg:RunConfig, out='runs', device='cpu'):
     "The trained model of run `cfg` under `out` (split BatchNorm kept where the method uses it), in eval mode."

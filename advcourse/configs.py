@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from functools import partial
 import torch
 from fastcore.basics import patch
-from .attacks import PGD
+from .attacks import PGD, step_size
 from .data import DATASETS
 from .models import MODELS
 from .losses import at_loss, st_loss, trades_loss, trades_attack, Invariance, LADDER, ARAT, AutoBalanceCB
@@ -101,7 +101,7 @@ class RunConfig:
 def resolved(self:RunConfig)->RunConfig:
     "A copy with every `None` default that the method uses replaced by the value it trains with."
     inv = self.method not in ('st', 'at', 'trades')          # methods with an invariance term
-    return dataclasses.replace(self, alpha=self.eps / 4 if self.alpha is None else self.alpha,
+    return dataclasses.replace(self, alpha=step_size(self.eps, self.alpha),
         attack_bn_mode=self.attack_bn_mode or ('train' if inv else 'eval'),
         gamma=default_gamma(self.method, self.model) if self.gamma is None else self.gamma,
         multi_level=(self.method == 'arat' if inv else None) if self.multi_level is None else self.multi_level)
@@ -138,16 +138,14 @@ def _ladder(preset):
 def _arat(cfg, model, info):
     convert_split_bn(model)
     layers = None if cfg.multi_level else model.penultimate       # None: ARAT's multi-level default
-    obj = ARAT(model, eps=cfg.eps, gamma=cfg.gamma, layers=layers, input_shape=info.shape)
-    obj.attack = cfg.attack()    # the config's attack (its α, steps, norm, BN mode) replaces ARAT's default
-    return obj, [AutoBalanceCB()]
+    return ARAT(model, attack=cfg.attack(), gamma=cfg.gamma, layers=layers, input_shape=info.shape), [AutoBalanceCB()]
 
 METHODS = {
     'st': lambda cfg, model, info: (st_loss, []),
     'at': lambda cfg, model, info: (partial(at_loss, attack=cfg.attack()), []),
     'trades': lambda cfg, model, info: (partial(trades_loss, beta=cfg.trades_beta, attack=trades_attack(
         cfg.eps, cfg.alpha, cfg.steps, cfg.norm, cfg.attack_bn_mode)), []),
-    **{p.lower(): _ladder(p) for p in LADDER},
+    **{p.lower(): _ladder(p) for p in LADDER if p != 'AR-AT'},   # 'arat' below adds auto-balance
     'arat': _arat,
 }
 

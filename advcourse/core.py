@@ -4,14 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #2bcc1b88
 from __future__ import annotations
-import math, os, random, tempfile
+import itertools, math, os, random, tempfile
+from contextlib import contextmanager
+from numbers import Integral
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn as nn
 
 # %% auto #0
-__all__ = ['set_seed', 'default_device', 'check_eps', 'check_images', 'get_rng_state', 'set_rng_state', 'atomic_save',
-           'load_checkpoint']
+__all__ = ['set_seed', 'default_device', 'check_eps', 'check_images', 'switch_mode', 'model_device', 'first_n', 'check_seed',
+           'seeded', 'get_rng_state', 'set_rng_state', 'atomic_save', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #db283958
 def set_seed(seed:int=0, # seed for `random`, NumPy and torch (CPU and CUDA)
@@ -47,6 +50,62 @@ def check_images(x:torch.Tensor, name:str='x')->torch.Tensor:
     if lo < 0 or hi > 1 or math.isnan(lo) or math.isnan(hi):
         raise ValueError(f"{name} must hold images in [0, 1] (normalise inside the model), got min={lo:.4g}, max={hi:.4g}")
     return x
+
+# %% ../nbs/00_core.ipynb #b102cc16
+@contextmanager
+def switch_mode(model:nn.Module, # its modules' train/eval flags are set, then restored
+                mode:str|None, # 'train', 'eval', or None to keep the model as it is
+               ):
+    "Put `model` in `mode` for the block and restore every submodule's mode on exit, even on error."
+    if mode not in ('train', 'eval', None): raise ValueError(f"mode must be 'train', 'eval' or None, got mode={mode!r}")
+    saved = [(m, m.training) for m in model.modules()]
+    try:
+        if mode is not None: model.train(mode == 'train')
+        yield model
+    finally:
+        for m, t in saved: m.training = t
+
+def model_device(model:nn.Module)->torch.device:
+    "The device of `model`: that of its first parameter (or buffer); CPU if it has neither."
+    for t in itertools.chain(model.parameters(), model.buffers()): return t.device
+    return torch.device('cpu')
+
+# %% ../nbs/00_core.ipynb #dcc86fb4
+def first_n(loader, # an iterable of `(x, y)` batches
+            n:int|None, # how many images; None: every batch
+           ):
+    "The batches of `loader` cut to its first `n` images; stops without drawing a batch more than it needs."
+    if n is None: yield from loader; return
+    seen = 0
+    if n <= 0: return
+    for x, y in loader:
+        x, y = x[:n - seen], y[:n - seen]
+        seen += len(y)
+        yield x, y
+        if seen >= n: return
+
+# %% ../nbs/00_core.ipynb #5514666b
+def check_seed(seed)->int|None:
+    "Return `seed` if it is None or an integer; else raise `ValueError` naming it."
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
+        raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
+    return seed
+
+@contextmanager
+def seeded(seed:int|None, # seed for the block; None: do nothing (draw from the global RNG)
+           device=None, # the tensors' device: its CUDA generator is seeded and restored too
+          ):
+    "Run the block with torch's CPU (and `device`'s CUDA) generator seeded to `seed`; restore the caller's RNG after."
+    if check_seed(seed) is None:
+        yield
+        return
+    dev = torch.device(device if device is not None else 'cpu')
+    cuda = [dev] if dev.type == 'cuda' else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)   # not torch.manual_seed: it would reseed every GPU unrestored
+        if cuda:
+            with torch.cuda.device(dev): torch.cuda.manual_seed(seed)
+        yield
 
 # %% ../nbs/00_core.ipynb #d5f0f6c5
 def get_rng_state()->dict:

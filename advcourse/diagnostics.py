@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .attacks import seeded, switch_mode
+from .core import first_n, model_device, seeded, switch_mode
 from .learner import Callback
 from .models import capture
 from .splitbn import DualBatchNorm2d, bn_route
@@ -101,7 +101,7 @@ class _Probe(Callback):
     order = 40
     def __init__(self, x, y=None): self.x, self.y = x, y
     def after_epoch(self, learn):
-        dev = next(learn.model.parameters()).device
+        dev = model_device(learn.model)
         x, y = self.x.to(dev), (self.y.to(dev) if self.y is not None else None)
         with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []), switch_mode(learn.model, 'eval'):
             learn.history[-1].update(self.probe(learn, x, y))
@@ -167,21 +167,19 @@ class BNStatsCB(Callback):
 # %% ../nbs/12_diagnostics.ipynb #058c9a34
 def collect_features(model, loader, layer:str, attack=None, n:int|None=None, relu:bool=True):
     "Pooled features at `layer` (of `attack(x)` if given) and labels for the first `n` images of `loader`, eval mode, main BNs."
-    dev = next(model.parameters()).device; zs, ys, seen = [], [], 0
+    dev, zs, ys = model_device(model), [], []
     with switch_mode(model, 'eval'), bn_route(model, 'adv'):
-        for x, y in loader:
-            if n is not None and seen >= n: break
-            if n is not None: x, y = x[:n - seen], y[:n - seen]
+        for x, y in first_n(loader, n):
             x, y = x.to(dev), y.to(dev)
             if attack is not None: x = attack(model, x, y)
-            zs.append(_feats(model, x, layer, relu).cpu()); ys.append(y.cpu()); seen += len(y)
+            zs.append(_feats(model, x, layer, relu).cpu()); ys.append(y.cpu())
     return torch.cat(zs), torch.cat(ys)
 
 def representation_similarity(model, loader, attack, layer:str, n:int|None=None,
                               seed:int=0, # both passes see the same images in the same order and the same attack starts
                              )->float:
     "Mean cos(z, z') between clean and adversarial representations at `layer` over the first `n` images (AR-AT Tab. 5)."
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     with seeded(seed, dev): z, _ = collect_features(model, loader, layer, None, n)
     with seeded(seed, dev): za, _ = collect_features(model, loader, layer, attack, n)   # caller's RNG restored
     return F.cosine_similarity(z, za, dim=1).mean().item()

@@ -7,9 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import logging
-from .attacks import PGD, switch_mode, seeded
-from .splitbn import bn_route
-from .core import default_device
+from .attacks import PGD
+from .core import default_device, first_n, model_device, seeded, switch_mode
 
 # %% auto #0
 __all__ = ['pgd20', 'evaluate', 'cw_inf', 'AutoAttackEval', 'standard_attacks', 'sanity_checks', 'full_evaluation']
@@ -20,16 +19,7 @@ def pgd20(eps:float, # radius of the ball
           seed:int|None=0, # seed of the random start (per call); None: draw from the global RNG
          )->PGD:
     "The papers' evaluation attack: PGD-20 with α = ε/4 (2/255 at 8/255), uniform random start, eval mode."
-    return PGD(eps=eps, alpha=eps / 4, steps=20, norm=norm, loss='ce', bn_mode='eval', seed=seed)
-
-def _batches(loader, n):
-    seen = 0
-    for x, y in loader:
-        if n is not None:
-            if seen >= n: break
-            x, y = x[:n - seen], y[:n - seen]
-        seen += len(y)
-        yield x, y
+    return PGD(eps=eps, steps=20, norm=norm, loss='ce', bn_mode='eval', seed=seed)   # α: PGD's default ε/4
 
 def evaluate(model:nn.Module, # maps [0,1] images to logits
              loader, # iterable of (x, y) batches
@@ -44,10 +34,10 @@ def evaluate(model:nn.Module, # maps [0,1] images to logits
     if attacks is None:
         if eps is None: raise ValueError("give either attacks={...} or eps=")
         attacks = {'pgd20': pgd20(eps, seed=seed)}
-    device = default_device(device) if device is not None else next(model.parameters()).device
+    device = default_device(device) if device is not None else model_device(model)
     counts, total = {'clean': 0, **{k: 0 for k in attacks}, 'robust': 0}, 0
-    with seeded(seed, device), switch_mode(model, 'eval'), bn_route(model, 'adv'):
-        for x, y in _batches(loader, n):
+    with seeded(seed, device), switch_mode(model, 'eval'):
+        for x, y in first_n(loader, n):
             x, y = x.to(device), y.to(device)
             with torch.no_grad(): ok = model(x).argmax(1) == y
             counts['clean'] += ok.sum().item(); worst = ok.clone()
@@ -67,7 +57,7 @@ def cw_inf(eps:float, steps:int=20, norm:str='Linf',
            seed:int|None=0, # seed of the random start (per call); None: the global RNG
           )->PGD:
     "CW∞: PGD on the CW margin loss, α = ε/4, eval mode."
-    return PGD(eps=eps, alpha=eps / 4, steps=steps, norm=norm, loss='cw', bn_mode='eval', seed=seed)
+    return PGD(eps=eps, steps=steps, norm=norm, loss='cw', bn_mode='eval', seed=seed)
 
 class AutoAttackEval:
     "The original AutoAttack (`pyautoattack`, `version='standard'`) as an attack callable `(model, x, y) -> x_adv`."
@@ -118,7 +108,7 @@ def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|Non
     add('accuracy -> 0 at large eps', big <= max(2 * tol, 1.0), f'PGD-20 at eps={large:g}: {big:.2f}')
     s, steps = (0 if seed is None else seed), {}
     for k in (20, 100):   # the same random starts for both (one seed), so that only the number of steps differs
-        atk = PGD(eps=eps, alpha=eps / 4, steps=k, norm=norm, seed=s)
+        atk = PGD(eps=eps, steps=k, norm=norm, seed=s)
         steps[k] = evaluate(model, loader, attacks={'pgd': atk}, n=n, seed=s)['pgd']
     add('more steps do not help', steps[100] <= steps[20] + max(tol, 2.), f"PGD-100 {steps[100]:.2f} vs PGD-20 {steps[20]:.2f} (same starts)")
     if verbose:

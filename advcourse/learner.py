@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import atomic_save, default_device, get_rng_state, load_checkpoint, set_rng_state
+from .core import atomic_save, default_device, get_rng_state, load_checkpoint, model_device, set_rng_state
 
 # %% auto #0
 __all__ = ['Callback', 'CancelBatchException', 'CancelEpochException', 'CancelFitException', 'run_cbs', 'sgd', 'Learner',
@@ -186,7 +186,7 @@ class MixedPrecisionCB(Callback):
         if dtype not in ('bf16', 'fp16'): raise ValueError(f"dtype must be 'bf16' or 'fp16', got {dtype!r}")
         self.dtype = torch.bfloat16 if dtype == 'bf16' else torch.float16
     def before_fit(self, learn):
-        self.dev = next(learn.model.parameters()).device.type
+        self.dev = model_device(learn.model).type
         if self.dtype == torch.float16: learn.scaler = torch.amp.GradScaler(self.dev)
     def before_batch(self, learn): learn.autocast = torch.autocast(self.dev, dtype=self.dtype)
     def after_fit(self, learn): learn.autocast = nullcontext()
@@ -252,7 +252,7 @@ class CheckpointCB(Callback):
         self.path, self.every, self.resume = Path(path), every, resume
     def before_fit(self, learn):
         if self.resume and self.path.exists():
-            dev = next(learn.model.parameters()).device
+            dev = model_device(learn.model)
             learn.load_state_dict(load_checkpoint(self.path, map_location=dev))
     def after_epoch(self, learn):
         if (learn.epoch + 1) % self.every == 0 or learn.epoch + 1 == learn.n_epochs:

@@ -20,7 +20,7 @@ class DualBatchNorm2d(nn.Module):
     def __init__(self, bn:nn.BatchNorm2d):
         super().__init__()
         self.main, self.aux = bn, copy.deepcopy(bn)
-        self.route = 'adv'
+        self.route = 'adv'   # the default: code that never routes (attacks, evaluation) uses the main BNs
     def forward(self, x): return (self.aux if self.route == 'clean' else self.main)(x)
     def extra_repr(self): return f'route={self.route!r}'
 

@@ -40,12 +40,12 @@ def _model(name, ds, dev, split=False):
 def bench(name, ds, shape, eps, args, dev):
     info = dataset_info(ds)
     x = torch.rand(args.batch, *shape, device=dev); y = torch.randint(0, 10, (args.batch,), device=dev)
-    atk = PGD(eps=eps, alpha=eps / 4, steps=10)
+    atk = PGD(eps=eps, steps=10)   # α = ε/4
     def objective(method, model):
         if method == 'ST': return st_loss
         if method == 'AT': return partial(at_loss, attack=atk)
-        if method == 'TRADES': return partial(trades_loss, attack=trades_attack(eps, eps / 4), beta=6.)
-        if method == 'AR-AT': return ARAT(model, eps=eps, input_shape=info.shape, attack_bn_mode='eval').to(dev)
+        if method == 'TRADES': return partial(trades_loss, attack=trades_attack(eps), beta=6.)
+        if method == 'AR-AT': return ARAT(model, attack=PGD(eps=eps, bn_mode='eval'), input_shape=info.shape).to(dev)
         return ladder_objective(model, method, eps, input_shape=info.shape, attack_bn_mode='eval').to(dev)
     res = {}
     for method in args.methods.split(','):

@@ -1,5 +1,6 @@
 import pytest, torch, torch.nn.functional as F
-from advcourse.attacks import pgd, fgsm, PGD, cw_margin, switch_mode
+from advcourse.attacks import pgd, fgsm, PGD, cw_margin
+from advcourse.core import switch_mode
 
 @pytest.mark.parametrize('norm,eps', [('Linf', 0.1), ('Linf', 8/255), ('L2', 0.5), ('L2', 2.0)])
 @pytest.mark.parametrize('start', [True, False, 'normal'])
@@ -141,3 +142,10 @@ def test_attack_explorer_starts_on_pgd10_and_draws_without_error(digits_model):
         w.f(**(w.kwargs | {'attack': attack}))     # what the widget runs on every change: must not raise
         assert len(plt.gcf().axes) == 3
         plt.close('all')
+
+
+def test_bad_bn_mode_error_names_bn_mode():
+    "The error names the argument the caller passed (`bn_mode`), not the helper's own (`mode`)."
+    import torch.nn as nn
+    with pytest.raises(ValueError, match="bn_mode='x'"):
+        pgd(nn.Linear(4, 2), torch.rand(2, 4), torch.tensor([0, 1]), eps=0.1, steps=1, bn_mode='x')

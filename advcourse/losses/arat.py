@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 import torch.nn as nn
-from ..attacks import PGD, switch_mode
+from ..core import first_n, model_device, switch_mode
 from ..learner import Callback
 from .invariance import Invariance, invariance_loss
 from ..splitbn import bn_route, has_split_bn
@@ -15,28 +15,28 @@ from ..splitbn import bn_route, has_split_bn
 __all__ = ['arat_loss', 'ARAT', 'aux_clean_accuracy', 'AutoBalanceCB']
 
 # %% ../../nbs/17_arat.ipynb #c8b7e5e9
-def arat_loss(model, x, y, *, attack, predictors, alpha:float, beta:float, gamma:float=30., layers=None, terms_out=None):
+def arat_loss(model, x, y, *, attack, predictors, alpha:float, beta:float, gamma:float=30., layers=None):
     "AR-AT (Eq. 7 + Sec. 3.5): V3 — stop-grad, predictors, split-BN — over `layers` (default: `model.last_stage_relus`)."
     return invariance_loss(model, x, y, attack=attack, layers=layers or model.last_stage_relus, alpha=alpha, beta=beta, gamma=gamma,
-                           stop_grad=True, predictors=predictors, split_bn=True, relu=True, terms_out=terms_out)
+                           stop_grad=True, predictors=predictors, split_bn=True, relu=True)
 
-def ARAT(model:nn.Module, *, eps:float, gamma:float=30., layers=None, input_shape=None, attack_bn_mode:str='train', steps:int=10)->Invariance:
-    "The AR-AT objective: `Invariance` with the V3 switches over the last stage's ReLU outputs, AR-AT's training attack; pair it with `AutoBalanceCB`."
-    atk = PGD(eps=eps, alpha=eps / 4, steps=steps, bn_mode=attack_bn_mode)
-    obj = Invariance(model, attack=atk, preset='V3', layers=layers or model.last_stage_relus, gamma=gamma, input_shape=input_shape)
-    obj.preset = 'AR-AT'
-    return obj
+def ARAT(model:nn.Module, *,
+         attack, # the training attack, e.g. `PGD(eps=eps, bn_mode='train')` (AR-AT's: PGD-10, α = ε/4, train mode)
+         gamma:float=30., layers=None, input_shape=None)->Invariance:
+    "AR-AT's objective: `Invariance`'s 'AR-AT' preset (V3 over the last stage's ReLUs); pair it with `AutoBalanceCB`."
+    return Invariance(model, attack=attack, preset='AR-AT', layers=layers, gamma=gamma, input_shape=input_shape)
 
 # %% ../../nbs/17_arat.ipynb #35530954
 @torch.no_grad()
 def aux_clean_accuracy(model, loader, n:int=1000)->float:
     "Clean accuracy (fraction) of the auxiliary-BN model in eval mode on the first `n` images of `loader` (the training RNG is left untouched)."
-    dev = next(model.parameters()).device; correct = seen = 0
-    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []), switch_mode(model, 'eval'), bn_route(model, 'clean'):
-        for x, y in loader:
-            x, y = x[:n - seen].to(dev), y[:n - seen].to(dev)
-            correct += (model(x).argmax(1) == y).sum().item(); seen += len(y)
-            if seen >= n: break
+    dev, correct, seen = model_device(model), 0, 0
+    fork = torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else [])
+    with fork, switch_mode(model, 'eval'), bn_route(model, 'clean'):
+        for x, y in first_n(loader, n):
+            x, y = x.to(dev), y.to(dev)
+            correct += (model(x).argmax(1) == y).sum().item()
+            seen += len(y)
     return correct / max(seen, 1)
 
 class AutoBalanceCB(Callback):

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..attacks import PGD
+from ..core import model_device
 from ..models import capture
 from ..splitbn import bn_route, has_split_bn
 
@@ -34,7 +35,7 @@ def make_predictor(d:int)->nn.Sequential:
 def make_predictors(model:nn.Module, layers, input_shape, relu:bool=True)->nn.ModuleDict:
     "One predictor per layer in `layers`, sized by a dry run of `model` on zeros of `input_shape` (C, H, W)."
     layers = [layers] if isinstance(layers, str) else list(layers)
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     with torch.no_grad(), capture(model, layers, relu=relu) as f:
         was = model.training; model.eval(); model(torch.zeros(2, *input_shape, device=dev)); model.train(was)
     return nn.ModuleDict({_key(l): make_predictor(f[l].shape[1]) for l in layers}).to(dev)
@@ -60,16 +61,21 @@ def invariance_terms(model, x, y, *, attack, layers, stop_grad:bool=True, predic
     return {'ce_adv': F.cross_entropy(la, y), 'ce_clean': F.cross_entropy(lc, y), 'inv': torch.stack(invs).mean(),
             'logits_adv': la, 'logits_clean': lc}
 
+def _weigh(t:dict, y, alpha, beta, gamma):
+    "The weighted loss, its classification part (with graph) and the detached parts for logging."
+    cls = alpha * t['ce_adv'] + beta * t['ce_clean']
+    parts = {'ce_adv': t['ce_adv'].detach(), 'ce_clean': t['ce_clean'].detach(), 'inv': t['inv'].detach(),
+             'acc_adv': (t['logits_adv'].argmax(1) == y).float().mean(),
+             'acc_clean': (t['logits_clean'].argmax(1) == y).float().mean()}
+    return cls + gamma * t['inv'], cls, parts
+
 def invariance_loss(model, x, y, *, attack, layers, alpha:float=1., beta:float=1., gamma:float=1., stop_grad:bool=True,
-                    predictors=None, split_bn:bool=False, reverse:bool=False, dist:str='cos', relu:bool=True, terms_out:dict|None=None):
-    "`α·CE(f(x'),y) + β·CE(f^(aux)(x),y) + γ·mean_l Dist(h_l(z'_l), sg(z_l))`, with every part a switch (see `invariance_terms`)."
+                    predictors=None, split_bn:bool=False, reverse:bool=False, dist:str='cos', relu:bool=True):
+    "`α·CE(f(x'),y) + β·CE(f^(aux)(x),y) + γ·mean_l Dist(h_l(z'_l), sg(z_l))` -> `(loss, parts)`."
     t = invariance_terms(model, x, y, attack=attack, layers=layers, stop_grad=stop_grad, predictors=predictors,
                          split_bn=split_bn, reverse=reverse, dist=dist, relu=relu)
-    cls = alpha * t['ce_adv'] + beta * t['ce_clean']
-    if terms_out is not None: terms_out.update(cls=cls, inv=t['inv'])
-    return cls + gamma * t['inv'], {'ce_adv': t['ce_adv'].detach(), 'ce_clean': t['ce_clean'].detach(), 'inv': t['inv'].detach(),
-                                    'acc_adv': (t['logits_adv'].argmax(1) == y).float().mean(),
-                                    'acc_clean': (t['logits_clean'].argmax(1) == y).float().mean()}
+    loss, _, parts = _weigh(t, y, alpha, beta, gamma)
+    return loss, parts
 
 # %% ../../nbs/13_v0_naive.ipynb #e14ee116
 LADDER = {
@@ -81,7 +87,9 @@ LADDER = {
     'stopgrad_splitbn': dict(stop_grad=True, predictor=False, split_bn=True),  # Tab. 1/15: stop-grad + split-BN, no predictor
     'reverse': dict(stop_grad=False, predictor=False, split_bn=False, reverse=True),  # Fig. 2: Dist(sg(z'), z) alone
     'asym_trades': dict(stop_grad=True, predictor=False, split_bn=True, layers='logits', dist='kl'),  # App. D
+    'AR-AT': dict(stop_grad=True, predictor=True, split_bn=True, multi_level=True),  # V3 on the last stage's ReLUs
 }
+_SWITCHES = ('stop_grad', 'predictor', 'split_bn', 'reverse', 'dist', 'layers', 'multi_level')
 
 class Invariance(nn.Module):
     "The invariance objective `(model, x, y) -> (loss, parts)` for a `LADDER` preset (or explicit switches), owning its predictors."
@@ -90,9 +98,10 @@ class Invariance(nn.Module):
         super().__init__()
         if preset is not None and preset not in LADDER: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(LADDER)}")
         cfg = {**(LADDER[preset] if preset else {}), **switches}
-        unknown = set(cfg) - {'stop_grad', 'predictor', 'split_bn', 'reverse', 'dist', 'layers'}
+        unknown = set(cfg) - set(_SWITCHES)
         if unknown: raise ValueError(f"unknown switch(es) {sorted(unknown)}")
-        self.layers = cfg.pop('layers', None) or layers or model.penultimate
+        multi = model.last_stage_relus if cfg.pop('multi_level', False) else None
+        self.layers = layers or cfg.pop('layers', None) or multi or model.penultimate   # explicit beats the preset
         self.attack, self.alpha, self.beta, self.gamma, self.relu, self.preset = attack, alpha, beta, gamma, relu, preset
         use_pred = cfg.pop('predictor', False)
         self.switches = {'stop_grad': cfg.get('stop_grad', True), 'split_bn': cfg.get('split_bn', False),
@@ -105,13 +114,15 @@ class Invariance(nn.Module):
         self.last_terms = None
     def extra_repr(self): return f'preset={self.preset!r}, layers={self.layers!r}, alpha={self.alpha}, beta={self.beta}, gamma={self.gamma}, {self.switches}'
     def forward(self, model, x, y):
-        self.last_terms = {}
-        return invariance_loss(model, x, y, attack=self.attack, layers=self.layers, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
-                               predictors=self.predictors, relu=self.relu, terms_out=self.last_terms, **self.switches)
+        t = invariance_terms(model, x, y, attack=self.attack, layers=self.layers, predictors=self.predictors,
+                             relu=self.relu, **self.switches)
+        loss, cls, parts = _weigh(t, y, self.alpha, self.beta, self.gamma)
+        self.last_terms = {'cls': cls, 'inv': t['inv']}   # with their graphs, for GradConflictCB
+        return loss, parts
 
 # %% ../../nbs/13_v0_naive.ipynb #4db4b873
 def ladder_objective(model, preset:str, eps:float, gamma:float=1., alpha:float=1., beta:float=1., layers=None,
                      input_shape=None, attack_bn_mode:str='train', steps:int=10, **kw)->Invariance:
     "The `Invariance` objective of ladder step `preset` with AR-AT's training attack (PGD-`steps`, α = ε/4, `attack_bn_mode`)."
-    atk = PGD(eps=eps, alpha=eps / 4, steps=steps, bn_mode=attack_bn_mode)
+    atk = PGD(eps=eps, steps=steps, bn_mode=attack_bn_mode)
     return Invariance(model, attack=atk, preset=preset, layers=layers, alpha=alpha, beta=beta, gamma=gamma, input_shape=input_shape, **kw)

@@ -12,7 +12,7 @@ from ..attacks import PGD
 __all__ = ['trades_attack', 'trades_kl', 'trades_loss']
 
 # %% ../../nbs/10_trades.ipynb #c5fc0e9e
-def trades_attack(eps:float, alpha:float, steps:int=10, norm:str='Linf', bn_mode:str|None='eval')->PGD:
+def trades_attack(eps:float, alpha:float|None=None, steps:int=10, norm:str='Linf', bn_mode:str|None='eval')->PGD:
     "TRADES' inner maximisation: PGD on KL(f(x) ‖ f(x')) from x + 0.001·N(0,1)."
     return PGD(eps=eps, alpha=alpha, steps=steps, random_start='normal', norm=norm, loss='kl', bn_mode=bn_mode)
 
