@@ -35,24 +35,11 @@ def test_metric_errors_and_sum():
     with pytest.raises(ValueError, match="'svhn'"): ardist(80, 40, 'svhn')
     assert ardist(50, 90) > 0 and ardist(95, 5) < 0
 
-@pytest.fixture(scope='module')
-def st_digits():
-    "A briefly trained, non-robust digits model: AutoAttack breaks it in its first component, so the test is quick."
-    from advcourse.core import set_seed
-    from advcourse.data import get_dls
-    from advcourse.learner import train_learner
-    from advcourse.losses import st_loss
-    from advcourse.models import get_model
-    set_seed(0)
-    dls = get_dls('digits')
-    m = get_model('digits_resnet', dls.info)
-    train_learner(m, dls, st_loss, epochs=2, progress=False)
-    return m.eval(), dls.valid.x[:8], dls.valid.y[:8]
-
 def test_autoattack_on_tiny_model(st_digits):
     # an untrained model is a bad subject: its one correct image has zero input gradient, so every AutoAttack
     # component (Square: 5,000 queries) runs to the end on it — minutes of CPU for nothing
-    m, x, y = st_digits
+    m, loader = st_digits            # conftest: briefly trained, not robust: AutoAttack ends after APGD-CE
+    x, y = loader.x[:8], loader.y[:8]
     xa = AutoAttackEval(0.2, verbose=False)(m, x, y)
     assert (xa - x).abs().max() <= 0.2 + 1e-6 and xa.min() >= 0 and xa.max() <= 1
     row = evaluate(m, [(x, y)], attacks={'pgd20': pgd20(0.2), 'aa': AutoAttackEval(0.2, verbose=False)})

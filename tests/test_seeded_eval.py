@@ -3,18 +3,7 @@ import pytest, torch, torch.nn.functional as F
 from advcourse.attacks import PGD
 from advcourse.evaluate import evaluate, pgd20, cw_inf, standard_attacks, full_evaluation
 
-@pytest.fixture(scope='module')
-def st_digits():
-    "A standard digits model trained for 3 epochs: PGD-20 at ε = 0.1 leaves it partly robust, so random starts matter."
-    from advcourse.core import set_seed
-    from advcourse.data import get_dls
-    from advcourse.models import get_model
-    from advcourse.learner import train_learner
-    set_seed(0)
-    dls = get_dls('digits')
-    m = get_model('digits_resnet', dls.info)
-    train_learner(m, dls, lambda m, x, y: (F.cross_entropy(m(x), y), {}), epochs=3, progress=False)
-    return m.eval(), dls.valid
+# `st_digits` (conftest): a 3-epoch standard model — PGD-20 at ε = 0.1 leaves it partly robust, so starts matter
 
 def _attacks(): return {'pgd20': pgd20(0.1), 'cw': cw_inf(0.1)}
 
