@@ -8,7 +8,7 @@ import argparse, csv, dataclasses, json, sys
 from pathlib import Path
 import torch
 from .configs import METHODS, PRESETS, RunConfig, build, get_config
-from .core import default_device, first_n, load_checkpoint, set_seed
+from .core import default_device, first_n, load_checkpoint, seeded, set_seed
 from .data import DATASETS, DownloadError, get_dls
 from .evaluate import AutoAttackEval, evaluate, pgd20
 from .attacks import PGD
@@ -67,9 +67,7 @@ def diagnostic_cbs(cfg, model, dls, obj)->list:
 
 def _probe_batch(dls, n):
     "The first `n` training images in a fixed order (under a forked RNG)."
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        xs, ys = zip(*first_n(dls.train, n))
+    with seeded(0): xs, ys = zip(*first_n(dls.train, n))   # the loader shuffles with the (forked) global RNG
     return torch.cat(xs), torch.cat(ys)
 
 def load_run(cfg:RunConfig, out='runs', device='cpu'):
