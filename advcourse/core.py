@@ -20,7 +20,9 @@ __all__ = ['set_seed', 'default_device', 'check_eps', 'check_images', 'switch_mo
 def set_seed(seed:int=0, # seed for `random`, NumPy and torch (CPU and CUDA)
              deterministic:bool=False): # also ask cuDNN for deterministic kernels
     "Seed every random number generator the course uses."
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     if deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
@@ -30,7 +32,8 @@ def default_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', 
     "The device to train on: `device` if given, else CUDA, then MPS, then CPU."
     if device is not None and str(device) != 'auto': return torch.device(device)
     if torch.cuda.is_available(): return torch.device('cuda')
-    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
+    mps = getattr(torch.backends, 'mps', None)
+    if mps is not None and mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
 # %% ../nbs/00_core.ipynb #827f9f8f
@@ -43,12 +46,14 @@ def check_eps(eps:float, name:str='eps')->float:
 # %% ../nbs/00_core.ipynb #63c67244
 def check_images(x:torch.Tensor, name:str='x')->torch.Tensor:
     "Raise `ValueError` unless `x` is a floating tensor of images in [0, 1]; return `x`."
-    if not torch.is_floating_point(x): raise ValueError(f"{name} must be a floating tensor in [0, 1], got dtype {x.dtype}")
+    if not torch.is_floating_point(x):
+        raise ValueError(f"{name} must be a floating tensor in [0, 1], got dtype {x.dtype}")
     if x.numel() == 0: return x
     lo, hi = torch.aminmax(x.detach())
     lo, hi = lo.item(), hi.item()
     if lo < 0 or hi > 1 or math.isnan(lo) or math.isnan(hi):
-        raise ValueError(f"{name} must hold images in [0, 1] (normalise inside the model), got min={lo:.4g}, max={hi:.4g}")
+        raise ValueError(f"{name} must hold images in [0, 1] (normalise inside the model), "
+                         f"got min={lo:.4g}, max={hi:.4g}")
     return x
 
 # %% ../nbs/00_core.ipynb #b102cc16
@@ -75,7 +80,9 @@ def first_n(loader, # an iterable of `(x, y)` batches
             n:int|None, # how many images; None: every batch
            ):
     "The batches of `loader` cut to its first `n` images; stops without drawing a batch more than it needs."
-    if n is None: yield from loader; return
+    if n is None:
+        yield from loader
+        return
     seen = 0
     if n <= 0: return
     for x, y in loader:
@@ -112,7 +119,8 @@ def get_rng_state()->dict:
     "All random states (Python, NumPy, torch CPU and CUDA) in a form `torch.load(weights_only=True)` accepts."
     v, pstate, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    st = {'python': [v, list(pstate), gauss], 'numpy': [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+    st = {'python': [v, list(pstate), gauss],
+          'numpy': [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
           'torch': torch.get_rng_state()}
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
@@ -129,11 +137,14 @@ def set_rng_state(st:dict):
 # %% ../nbs/00_core.ipynb #28a41851
 def atomic_save(obj, path:str|Path)->Path:
     "`torch.save` to a temporary file beside `path`, then atomically replace `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f); f.flush(); os.fsync(f.fileno())
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)

@@ -21,6 +21,7 @@ def pgd20(eps:float, # radius of the ball
     "The papers' evaluation attack: PGD-20 with α = ε/4 (2/255 at 8/255), uniform random start, eval mode."
     return PGD(eps=eps, steps=20, norm=norm, loss='ce', bn_mode='eval', seed=seed)   # α: PGD's default ε/4
 
+# %% ../nbs/05_evaluate.ipynb #5273b269
 def evaluate(model:nn.Module, # maps [0,1] images to logits
              loader, # iterable of (x, y) batches
              attacks:dict|None=None, # {'name': attack(model, x, y) -> x_adv}; default: {'pgd20': pgd20(eps)}
@@ -40,12 +41,15 @@ def evaluate(model:nn.Module, # maps [0,1] images to logits
         for x, y in first_n(loader, n):
             x, y = x.to(device), y.to(device)
             with torch.no_grad(): ok = model(x).argmax(1) == y
-            counts['clean'] += ok.sum().item(); worst = ok.clone()
+            counts['clean'] += ok.sum().item()
+            worst = ok.clone()
             for k, atk in attacks.items():
                 xa = atk(model, x, y)
                 with torch.no_grad(): oka = model(xa).argmax(1) == y
-                counts[k] += oka.sum().item(); worst &= oka
-            counts['robust'] += worst.sum().item(); total += len(y)
+                counts[k] += oka.sum().item()
+                worst &= oka
+            counts['robust'] += worst.sum().item()
+            total += len(y)
     if total == 0: raise ValueError("the loader yielded no images")
     row = {k: 100 * v / total for k, v in counts.items()}
     if len(attacks) < 2: row.pop('robust')
@@ -53,35 +57,53 @@ def evaluate(model:nn.Module, # maps [0,1] images to logits
     return row
 
 # %% ../nbs/05_evaluate.ipynb #a8cec294
-def cw_inf(eps:float, steps:int=20, norm:str='Linf',
+def cw_inf(eps:float, # radius of the ball
+           steps:int=20, # PGD iterations
+           norm:str='Linf', # 'Linf' or 'L2'
            seed:int|None=0, # seed of the random start (per call); None: the global RNG
           )->PGD:
     "CW∞: PGD on the CW margin loss, α = ε/4, eval mode."
     return PGD(eps=eps, steps=steps, norm=norm, loss='cw', bn_mode='eval', seed=seed)
 
+# %% ../nbs/05_evaluate.ipynb #830de550
 class AutoAttackEval:
     "The original AutoAttack (`pyautoattack`, `version='standard'`) as an attack callable `(model, x, y) -> x_adv`."
-    def __init__(self, eps:float, norm:str='Linf', version:str='standard', seed:int|None=0, verbose:bool=True,
-                 batch_size:int=500):
+    def __init__(self, eps:float, # radius of the ball
+                 norm:str='Linf', # 'Linf' or 'L2'
+                 version:str='standard', # AutoAttack's version
+                 seed:int|None=0, # AutoAttack's seed
+                 verbose:bool=True, # print AutoAttack's log (accuracy after each component)
+                 batch_size:int=500, # AutoAttack's batch size
+                ):
         if norm not in ('Linf', 'L2'): raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
-        self.eps, self.norm, self.version, self.seed, self.verbose, self.bs = eps, norm, version, seed, verbose, batch_size
+        self.eps, self.norm, self.version, self.seed = eps, norm, version, seed
+        self.verbose, self.bs = verbose, batch_size
     def __repr__(self): return f'AutoAttackEval(eps={self.eps:.4g}, norm={self.norm!r}, version={self.version!r})'
     def __call__(self, model, x, y):
         from pyautoattack import AutoAttack
         log = logging.getLogger('auto-attack')
-        h = logging.StreamHandler(); h.setFormatter(logging.Formatter('  [AutoAttack] %(message)s'))
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter('  [AutoAttack] %(message)s'))
         old = log.level
-        if self.verbose: log.addHandler(h); log.setLevel(logging.DEBUG)
+        if self.verbose:
+            log.addHandler(h)
+            log.setLevel(logging.DEBUG)
         try:
             with switch_mode(model, 'eval'):
-                aa = AutoAttack(model, norm=self.norm, eps=self.eps, version=self.version, device=x.device, seed=self.seed)
+                aa = AutoAttack(model, norm=self.norm, eps=self.eps, version=self.version, device=x.device,
+                                seed=self.seed)
                 aa.verbose = self.verbose
                 xa, _ = aa.run_standard_evaluation(x, y, batch_size=self.bs)
         finally:
-            log.removeHandler(h); log.setLevel(old)
+            log.removeHandler(h)
+            log.setLevel(old)
         return xa.detach()
 
-def standard_attacks(eps:float, norm:str='Linf', autoattack:bool=True, verbose:bool=True,
+# %% ../nbs/05_evaluate.ipynb #90f3000d
+def standard_attacks(eps:float, # radius of the ball
+                     norm:str='Linf', # 'Linf' or 'L2'
+                     autoattack:bool=True, # include AutoAttack (the slow one)
+                     verbose:bool=True, # AutoAttack's log
                      seed:int|None=0, # passed to every attack
                     )->dict:
     "The papers' evaluation: PGD-20, CW∞ and (optionally) AutoAttack at radius `eps`."
@@ -89,9 +111,15 @@ def standard_attacks(eps:float, norm:str='Linf', autoattack:bool=True, verbose:b
     if autoattack: atks['aa'] = AutoAttackEval(eps, norm, verbose=verbose, seed=seed)
     return atks
 
-# %% ../nbs/05_evaluate.ipynb #e8d7234b
-def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|None=None,
-                  large:float|None=None, verbose:bool=True,
+# %% ../nbs/05_evaluate.ipynb #2004c40b
+def sanity_checks(model, # the evaluated model
+                  loader, # the evaluation batches
+                  row:dict, # the evaluation's row: 'clean', 'n' and robust columns
+                  eps:float, # the radius the row was evaluated at
+                  norm:str='Linf', # 'Linf' or 'L2'
+                  n:int|None=None, # the row's `n`: the checks' attacks run on the same images
+                  large:float|None=None, # the "large ε"; None: 1 (L∞) or 50·ε (L2)
+                  verbose:bool=True, # print the failures (or that all passed)
                   seed:int|None=0, # seed of the checks' attacks (None: the PGD-20/100 pair still shares seed 0)
                  )->list[dict]:
     "Run the four gradient-masking checks for an evaluation `row`; return `[{check, ok, detail}]` and print failures."
@@ -102,7 +130,8 @@ def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|Non
     add('robust <= clean', all(v <= row['clean'] + 1e-9 for v in rob.values()),
         ', '.join(f'{k} {v:.2f}' for k, v in rob.items()) + f" vs clean {row['clean']:.2f}")
     if 'aa' in row and 'pgd20' in row:
-        add('AutoAttack <= PGD-20', row['aa'] <= row['pgd20'] + 1e-9, f"AA {row['aa']:.2f} vs PGD-20 {row['pgd20']:.2f}")
+        add('AutoAttack <= PGD-20', row['aa'] <= row['pgd20'] + 1e-9,
+            f"AA {row['aa']:.2f} vs PGD-20 {row['pgd20']:.2f}")
     large = large if large is not None else (1.0 if norm == 'Linf' else 50 * eps)
     big = evaluate(model, loader, attacks={'pgd': pgd20(large, norm, seed)}, n=n, seed=seed)['pgd']
     add('accuracy -> 0 at large eps', big <= max(2 * tol, 1.0), f'PGD-20 at eps={large:g}: {big:.2f}')
@@ -110,15 +139,23 @@ def sanity_checks(model, loader, row:dict, eps:float, norm:str='Linf', n:int|Non
     for k in (20, 100):   # the same random starts for both (one seed), so that only the number of steps differs
         atk = PGD(eps=eps, steps=k, norm=norm, seed=s)
         steps[k] = evaluate(model, loader, attacks={'pgd': atk}, n=n, seed=s)['pgd']
-    add('more steps do not help', steps[100] <= steps[20] + max(tol, 2.), f"PGD-100 {steps[100]:.2f} vs PGD-20 {steps[20]:.2f} (same starts)")
+    add('more steps do not help', steps[100] <= steps[20] + max(tol, 2.),
+        f"PGD-100 {steps[100]:.2f} vs PGD-20 {steps[20]:.2f} (same starts)")
     if verbose:
         for c in out:
             if not c['ok']: print(f"SANITY CHECK FAILED: {c['check']}: {c['detail']}")
         if all(c['ok'] for c in out): print(f'sanity checks passed ({len(out)})')
     return out
 
-def full_evaluation(model, loader, eps:float, norm:str='Linf', n:int|None=None, autoattack:bool=True,
-                    checks:bool=True, verbose:bool=True,
+# %% ../nbs/05_evaluate.ipynb #7a1b6d89
+def full_evaluation(model, # the model to evaluate
+                    loader, # the evaluation batches
+                    eps:float, # radius of the ball
+                    norm:str='Linf', # 'Linf' or 'L2'
+                    n:int|None=None, # evaluate only the first `n` images
+                    autoattack:bool=True, # include AutoAttack
+                    checks:bool=True, # run `sanity_checks` on the row
+                    verbose:bool=True, # AutoAttack's log and the checks' verdict
                     seed:int|None=0, # seed of every attack and of the evaluation loop; None: the caller's RNG
                    )->dict:
     "Clean, PGD-20, CW∞, AutoAttack and the per-example worst case ('robust'), plus the sanity checks under 'checks'."

@@ -43,7 +43,8 @@ def ardist(clean:float, # clean accuracy (%)
     if curve not in ARDIST_CURVES:
         raise ValueError(f"unknown ARDist curve {curve!r}; choose one of {', '.join(ARDIST_CURVES)}")
     _check_pct(clean=clean, robust=robust)
-    c = np.poly1d(ARDIST_CURVES[curve]); dc = c.deriv()
+    c = np.poly1d(ARDIST_CURVES[curve])
+    dc = c.deriv()
     p, q = float(clean), float(robust)
     g = np.poly1d([1., -p]) + (c - q) * dc          # (t - p) + (c(t) - q) c'(t)
     ts = [t.real for t in g.roots if abs(t.imag) < 1e-7] + [p]

@@ -1,9 +1,15 @@
-import os, sys
+import os
 from pathlib import Path
-import pytest, torch
+import pytest
+
+# `pytest` runs on two workers (pytest-xdist, `-n 2` in pytest.ini): each worker, and every notebook it executes
+# (the variable is inherited), computes on one thread, so the two cores run two tests at once instead of
+# two threads of one small-network test fighting over them.
+if os.environ.get('PYTEST_XDIST_WORKER'): os.environ['OMP_NUM_THREADS'] = '1'
+import torch
+torch.set_num_threads(1 if os.environ.get('PYTEST_XDIST_WORKER') else min(2, os.cpu_count() or 1))
 
 ROOT = Path(__file__).resolve().parents[1]
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 @pytest.fixture
 def digits_model():

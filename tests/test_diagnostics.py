@@ -105,3 +105,64 @@ def test_representation_similarity_is_seeded_and_restores_the_callers_rng(digits
     assert torch.equal(torch.get_rng_state(), before)
     b = representation_similarity(m, dls.valid, pgd20(0.25, seed=None), m.penultimate, n=64)
     assert a == b
+
+
+# --- BN statistics (chapter 16, AR-AT Fig. 14)
+
+def _bnstats_epochs(cb, model, bn, values):
+    "Feed `cb` epochs of running means set by hand: `values[e][s]` is the running mean after step s of epoch e."
+    from advcourse.learner import run_cbs
+    learn = SimpleNamespace(model=model, history=[])
+    run_cbs([cb], 'before_fit', learn)
+    for epoch in values:
+        learn.history.append({})
+        run_cbs([cb], 'before_epoch', learn)
+        for v in epoch:
+            bn.running_mean.copy_(v)
+            run_cbs([cb], 'after_step', learn)
+        run_cbs([cb], 'after_epoch', learn)
+    return learn.history
+
+def test_bn_stats_variance_survives_large_running_means():
+    "Running means near 100 that move by ~0.01: Σv² − (Σv)²/n in float32 loses the variance (HEAD logged garbage)."
+    from advcourse.diagnostics import BNStatsCB
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(3)
+    vals = [[100 + 0.01 * torch.randn(3) for _ in range(5)] for _ in range(2)]
+    h = _bnstats_epochs(BNStatsCB(), nn.Sequential(bn), bn, vals)
+    want = torch.stack(vals[1]).var(0).mean().item()
+    assert h[-1]['bn_var_main'] == pytest.approx(want, rel=1e-3) and 'bn_var_aux' not in h[-1]
+
+def test_bn_stats_reads_the_model_of_each_fit():
+    "One callback used for two fits reads the second model's BNs in the second fit (HEAD kept the first model's)."
+    from advcourse.diagnostics import BNStatsCB
+    cb = BNStatsCB()
+    a, b = nn.BatchNorm2d(2), nn.BatchNorm2d(2)
+    _bnstats_epochs(cb, nn.Sequential(a), a, [[torch.zeros(2), torch.ones(2)]])
+    h = _bnstats_epochs(cb, nn.Sequential(b), b, [[torch.zeros(2), 2 * torch.ones(2)]])
+    assert h[-1]['bn_var_main'] == pytest.approx(2.)     # var of (0, 2), not of a's frozen values
+
+def test_bn_stats_groups_main_and_aux_halves():
+    from advcourse.diagnostics.bnstats import BNStatsCB, _bn_groups
+    from advcourse.data import dataset_info
+    from advcourse.models import get_model
+    from advcourse.splitbn import convert_split_bn
+    info = dataset_info('digits')
+    plain = _bn_groups(get_model('digits_resnet', info))
+    split = _bn_groups(convert_split_bn(get_model('digits_resnet', info)))
+    assert len(plain['aux']) == 0 and len(split['main']) == len(split['aux']) == len(plain['main']) > 0
+    assert not {id(m) for m in split['main']} & {id(m) for m in split['aux']}
+
+def test_drift_survives_a_resume(tmp_path):
+    "A run resumed from its checkpoint measures the drift of its first resumed epoch (HEAD lost the last z′)."
+    import torch.nn.functional as F
+    from advcourse.data import DataLoaders, TensorLoader
+    from advcourse.learner import CheckpointCB, Learner
+    net, x, y, _ = _drift_setup()
+    xs, ys = torch.rand(32, 1, 6, 6), torch.randint(0, 3, (32,))
+    dls = DataLoaders(TensorLoader(xs, ys, 16), TensorLoader(xs, ys, 16), None)
+    def obj(m, xb, yb): return F.cross_entropy(m(xb), yb), {}
+    def cbs(): return [DriftCB(x, y, PGD(eps=0.3, alpha=0.1, steps=3, seed=0), '0'), CheckpointCB(tmp_path / 'c.pt')]
+    Learner(net, dls, obj, cbs=cbs()).fit(2)
+    learn = Learner(net, dls, obj, cbs=cbs()).fit(3)              # resumes after epoch 1
+    assert [('z_drift' in r) for r in learn.history] == [False, True, True]

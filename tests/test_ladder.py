@@ -114,3 +114,15 @@ def test_trades_kl_gradient_flows_into_both_branches(setup):
     loss, parts = trades_loss(m, x, y, attack=trades_attack(0.25, 0.0625, 2), beta=6.)
     assert set(parts) >= {'ce_clean', 'kl'} and loss.requires_grad
     assert parts['kl'] >= 0
+
+def test_v0_gradient_is_v1_plus_reverse(setup):
+    "AR-AT Eq. 5: ∇Dist(z, z') = ∇Dist(z', sg(z)) + ∇Dist(sg(z'), z) — the split chapter 14 trains half by half."
+    dls, x, y = setup
+    m = get_model('digits_resnet', dls.info).eval()
+    ws = [mod.weight for mod in m.modules() if isinstance(mod, nn.Conv2d)]
+    inv = lambda **sw: invariance_terms(m, x, y, attack=fixed_attack, layers=m.penultimate, **sw)['inv']
+    g0 = torch.autograd.grad(inv(stop_grad=False), ws)
+    g1 = torch.autograd.grad(inv(stop_grad=True), ws)
+    gr = torch.autograd.grad(inv(stop_grad=False, reverse=True), ws)
+    for a, b, c in zip(g0, g1, gr): assert torch.allclose(a, b + c, atol=1e-6)
+    assert all(b.abs().sum() > 0 and c.abs().sum() > 0 for b, c in zip(g1, gr))

@@ -20,7 +20,8 @@ def test_config_builds_the_arat_attack_once():
     info = dataset_info('digits')
     obj, _ = configs.build(cfg, get_model('digits_resnet', info), info)
     assert (obj.attack.norm, obj.attack.eps, obj.attack.steps, obj.attack.alpha) == ('L2', 1.5, 3, 0.3)
-    assert 'attack =' not in inspect.getsource(configs._arat)    # built once, not replaced
+    from advcourse.losses.arat import arat_method
+    assert 'attack =' not in inspect.getsource(arat_method)    # built once, not replaced
 
 def test_arat_takes_its_attack():
     from advcourse.data import dataset_info
@@ -143,3 +144,53 @@ def test_invariance_attacks_through_main_bns_and_restores_the_route(preset, digi
     with pytest.raises(Boom): obj(m, x, y)              # fails inside the clean forward...
     h.remove()
     assert _routes(m) == {'adv'}                           # ... and the route is back on the main BNs
+
+# --- issue 8, library item 2: methods own their wiring; configs holds data; the runner trains through train_learner
+
+def test_configs_and_cli_do_not_import_the_methods():
+    "configs names each method's builder by a string; neither it nor the runner imports a method or a diagnostic."
+    import re
+    from advcourse import cli, configs
+    for mod in (configs, cli):
+        src = inspect.getsource(mod)
+        assert not re.search(r'^\s*(from|import)\s+(advcourse|\.)\.?(losses|diagnostics)', src, re.M), mod.__name__
+    assert 'predictors' not in inspect.getsource(cli) and 'convert_split_bn(model)' not in inspect.getsource(configs)
+
+def test_every_method_has_a_builder_with_defaults():
+    from advcourse.configs import METHODS, get_config, method_builder
+    from advcourse.data import dataset_info
+    from advcourse.models import get_model
+    from advcourse.losses import LADDER
+    assert {p.lower() for p in LADDER if p != 'AR-AT'} | {'st', 'at', 'trades', 'arat'} == set(METHODS)
+    info = dataset_info('digits')
+    for m in METHODS:
+        b = method_builder(m)
+        assert callable(b) and isinstance(b.defaults(get_config(method=m)), dict), m
+        obj, cbs = b(get_config(method=m), get_model('digits_resnet', info), info)
+        assert callable(obj) and isinstance(cbs, list), m
+
+def test_run_trains_through_train_learner(monkeypatch, tmp_path):
+    "`cli.run` calls the same `train_learner` the chapters call."
+    from advcourse import cli
+    from advcourse.configs import get_config
+    calls = []
+    real = cli.train_learner
+    def spy(*a, **kw):
+        calls.append(kw)
+        return real(*a, **kw)
+    monkeypatch.setattr(cli, 'train_learner', spy)
+    cli.run(get_config(method='st', epochs=1, n_train=64, eval_n=32), out=tmp_path, progress=False)
+    assert len(calls) == 1 and calls[0]['checkpoint'].name == 'ckpt.pt'
+
+def test_load_run_reads_split_bn_from_the_checkpoint(tmp_path):
+    "A split-BN run loads without building its objective (no predictors are sized, no attack is built)."
+    from advcourse import cli
+    from advcourse.configs import get_config
+    from advcourse.splitbn import has_split_bn
+    cfg = get_config(method='v3', epochs=1, n_train=64, eval_n=32, steps=1)
+    cli.run(cfg, out=tmp_path, progress=False)
+    assert has_split_bn(cli.load_run(cfg, out=tmp_path))
+    assert 'build(' not in inspect.getsource(cli.load_run)
+    st = get_config(method='st', epochs=1, n_train=64, eval_n=32)
+    cli.run(st, out=tmp_path, progress=False)
+    assert not has_split_bn(cli.load_run(st, out=tmp_path))

@@ -35,7 +35,8 @@ def test_readme_in_sync():
 def test_every_exported_name_has_a_docstring():
     import importlib, inspect
     missing = []
-    for mod in ['core', 'data', 'models', 'attacks', 'learner', 'evaluate', 'metrics', 'plots', 'splitbn', 'diagnostics',
+    for mod in ['core', 'data', 'models', 'attacks', 'learner', 'evaluate', 'metrics', 'plots', 'splitbn',
+                'diagnostics.conflict', 'diagnostics.drift', 'diagnostics.bnstats', 'diagnostics.representations',
                 'losses.at', 'losses.trades', 'losses.invariance', 'losses.arat', 'configs', 'cli']:
         m = importlib.import_module(f'advcourse.{mod}')
         for name in getattr(m, '__all__', []):
@@ -129,3 +130,46 @@ def test_readme_code_blocks_run_as_pasted():
         assert r.returncode == 0, r.stderr + b
         assert not _stray_lines(b), f'stray lines (not a comment, not a known command): {_stray_lines(b)}\n{b}'
     for b in py: compile(b, 'README.md', 'exec')
+
+def _library_files():
+    return sorted(p for p in (ROOT / 'advcourse').rglob('*.py') if p.name != '_modidx.py')   # _modidx: nbdev's index
+
+def test_library_lines_are_short_and_statements_unchained():
+    "Issue 8, library item 5: lines <= 120 characters, no `;`-chained statements (read with `tokenize`, not a regex)."
+    import tokenize
+    long, chained = [], []
+    for p in _library_files():
+        rel = p.relative_to(ROOT).as_posix()
+        lines = p.read_text(encoding='utf-8').splitlines()
+        long += [f'{rel}:{i}' for i, l in enumerate(lines, 1)
+                 if len(l) > 120 and not (l.startswith('__all__ = ') and lines[i - 2] == '# %% auto #0')]  # nbdev's
+        with p.open('rb') as f:
+            chained += [f'{rel}:{t.start[0]}' for t in tokenize.tokenize(f.readline)
+                        if t.type == tokenize.OP and t.string == ';']
+    assert not long, f'lines over 120 characters: {long}'
+    assert not chained, f'`;`-chained statements: {chained}'
+
+def test_the_line_check_sees_a_semicolon(tmp_path):
+    "The check itself: a `;` in a string is not a statement separator, one between statements is."
+    import io, tokenize
+    ops = lambda src: [t.string for t in tokenize.tokenize(io.BytesIO(src.encode()).readline) if t.type == tokenize.OP]
+    assert ';' not in ops("s = 'a; b'\n") and ';' in ops("a = 1; b = 2\n")
+
+def _chapter_table():
+    "Rows `(chapter, notebook, module)` of the chapter table in nbs/index.ipynb."
+    import json, re
+    cells = json.loads((ROOT / 'nbs' / 'index.ipynb').read_text(encoding='utf-8'))['cells']
+    md = '\n\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
+    md = md.split('## The course', 1)[1].split('\n## ', 1)[0]
+    return re.findall(r'^\| (\d+) \| `(\w+)` \| `?([\w.]+|–)`? \|', md, re.M)
+
+def test_index_chapter_table_lists_every_notebook_with_its_number_and_module():
+    "The README's course map is the notebooks' own: every chapter once, in order, with the module it exports (issue 8)."
+    import json, re
+    want = []
+    for p in _notebooks():
+        if p.stem == 'index': continue
+        src = '\n'.join(''.join(c['source']) for c in json.loads(p.read_text(encoding='utf-8'))['cells'])
+        m = re.search(r'#\|\s*default_exp\s+(\S+)', src)
+        want.append((str(int(p.stem.split('_')[0])), p.stem, m.group(1) if m else '–'))
+    assert _chapter_table() == want

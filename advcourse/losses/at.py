@@ -6,20 +6,42 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
+from functools import partial
+
 
 # %% auto #0
-__all__ = ['st_loss', 'at_loss']
+__all__ = ['st_loss', 'at_loss', 'st_method', 'at_method']
 
 # %% ../../nbs/06_at.ipynb #120476c4
-def st_loss(model, x, y, *, attack=None):
+def st_loss(model, # the network, `model(x) -> logits`
+            x, # clean images in [0,1]
+            y, # labels
+            *, attack=None, # accepted and ignored, so ST fits the common objective shape
+           ):
     "Standard training: `CE(f(x), y)`; `attack` is accepted and ignored, so ST fits the common objective shape."
     logits = model(x)
     loss = F.cross_entropy(logits, y)
     return loss, {'ce_clean': loss.detach(), 'acc_clean': (logits.argmax(1) == y).float().mean()}
 
-def at_loss(model, x, y, *, attack):
+def at_loss(model, # the network, `model(x) -> logits`
+            x, # clean images in [0,1]
+            y, # labels
+            *, attack, # `attack(model, x, y) -> x'`: PGD-10 on CE in the papers
+           ):
     "Madry AT: `CE(f(x'), y)` with `x' = attack(model, x, y)` (PGD-10 on CE in the papers)."
     xa = attack(model, x, y)
     logits = model(xa)
     loss = F.cross_entropy(logits, y)
     return loss, {'ce_adv': loss.detach(), 'acc_adv': (logits.argmax(1) == y).float().mean()}
+
+# %% ../../nbs/06_at.ipynb #88aa6a5a
+def st_method(cfg, model, info):
+    "Build ST from a run config: `(st_loss, [])`."
+    return st_loss, []
+
+def at_method(cfg, model, info):
+    "Build AT from a run config: `at_loss` with the config's training attack `cfg.attack()`, no callbacks."
+    return partial(at_loss, attack=cfg.attack()), []
+
+st_method.defaults = at_method.defaults = lambda cfg: {'attack_bn_mode': 'eval'}
+
