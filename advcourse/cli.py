@@ -12,6 +12,7 @@ from .core import default_device, load_checkpoint, set_seed
 from .data import DATASETS, DownloadError, dataset_info, get_dls
 from .evaluate import AutoAttackEval, evaluate, pgd20
 from .learner import MixedPrecisionCB, ProgressCB, train_learner
+from .losses.at import EpsWarmupCB
 from .models import MODELS, get_model
 from .splitbn import convert_split_bn
 
@@ -39,6 +40,7 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     dls = get_dls(cfg.dataset, cfg.batch_size, n_train=cfg.n_train, device=dev)
     model = get_model(cfg.model, dls.info)
     obj, cbs = build(cfg, model, dls.info)                     # the method's own wiring
+    if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.eps, cfg.eps_warmup))   # a no-op for objectives without attack
     if cfg.diagnostics: cbs += _diagnostic_cbs(cfg, model, dls, obj)
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
     if progress: cbs.append(ProgressCB(plot=False))

@@ -22,6 +22,7 @@ GAMMA = {                    # model: (AR-AT, the ladder V0-V3 and its switches)
     'preact_resnet18': (30.,  30.),    # not in the AR-AT paper: ResNet-18's values
     'wrn34_10':        (100., 30.),    # AR-AT Sec. 4, Tab. 16
     'digits_resnet':   (30.,  1.),     # what the CPU chapters 13-17 train with
+    'digits_small':    (30.,  30.),    # the testbed recipe (issue 9): the ladder collapses at γ = 1 there
 }
 
 METHODS = {   # method: 'module:builder'; a builder maps (cfg, model, info) to (objective, callbacks)
@@ -69,7 +70,8 @@ _CHECKS = {   # field: (test, what the field must be)
     'eval_n': (_opt(_int(1)), 'None or an integer >= 1'), 'n_train': (_opt(_int(1)), 'None or an integer >= 1'),
     'amp': (_one_of(None, 'bf16', 'fp16'), "None, 'bf16' or 'fp16'"),
     'device': (_device, "None or a torch device such as 'cpu', 'cuda', 'cuda:1'"),
-    'seed': (_int(0), 'an integer >= 0'), 'autoattack': (_int(0), 'an integer >= 0 (0: off)'),
+    'seed': (_int(0), 'an integer >= 0'), 'eps_warmup': (_int(0), 'an integer >= 0'),
+    'autoattack': (_int(0), 'an integer >= 0 (0: off)'),
 }
 
 # %% ../nbs/11_configs.ipynb #03b51011
@@ -97,6 +99,7 @@ class RunConfig:
     amp: str | None = None         # None, 'bf16' or 'fp16'
     device: str | None = None      # None: best available
     seed: int = 0
+    eps_warmup: int = 0            # epochs of linear ε warm-up of the training attack (0: none; chapter 06)
     autoattack: int = 0            # after training, AutoAttack (standard) on the first N test images (0: off)
     def __post_init__(self):
         for k, (ok, want) in _CHECKS.items():
@@ -131,11 +134,13 @@ def attack(self:RunConfig)->PGD:
     return PGD(eps=c.eps, alpha=c.alpha, steps=c.steps, norm=c.norm, bn_mode=c.attack_bn_mode)
 
 _UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
+_ADDED = {'eps_warmup': 0}    # fields added later: hashed only when set, so cached run folders keep their names
 
 @patch(as_prop=True)
 def name(self:RunConfig)->str:
     "Run folder name: readable fields plus a hash of every resolved field that changes training."
-    items = sorted((k, v) for k, v in asdict(self.resolved()).items() if k not in _UNHASHED)
+    items = sorted((k, v) for k, v in asdict(self.resolved()).items()
+                   if k not in _UNHASHED and not (k in _ADDED and v == _ADDED[k]))
     h = hashlib.sha1(repr(items).encode()).hexdigest()[:8]
     return f'{self.dataset}_{self.model}_{self.method}_s{self.seed}_{h}'
 
@@ -150,6 +155,10 @@ def build(cfg:RunConfig, model, info):
 # %% ../nbs/11_configs.ipynb #00653bcc
 PRESETS = {
     'digits': RunConfig(),
+    # the CPU testbed of issue 9: half-width model, ε = 0.4 reached by a 10-epoch warm-up, 1,350 steps; the
+    # training attack in eval mode for every method (in train mode AT itself collapses at ε = 0.4 on the digits)
+    'digits_tradeoff': RunConfig(model='digits_small', eps=0.4, eps_warmup=10, epochs=30, batch_size=32, lr=0.05,
+                                 attack_bn_mode='eval'),
     # the papers' recipe (AR-AT Sec. 4): 100 epochs, batch 128, lr 0.1 (÷10 at 75 and 90), PGD-10 with α = 2/255
     'cifar10_resnet18': RunConfig(dataset='cifar10', model='resnet18', epochs=100, eps=8/255, alpha=2/255),
     'cifar100_resnet18': RunConfig(dataset='cifar100', model='resnet18', epochs=100, eps=8/255, alpha=2/255),

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODELS', 'Normalize', 'BasicBlock', 'ResNet', 'resnet18', 'digits_resnet', 'PreActBlock', 'PreActNet',
+__all__ = ['MODELS', 'Normalize', 'BasicBlock', 'ResNet', 'resnet18', 'digits_resnet', 'digits_small', 'PreActBlock', 'PreActNet',
            'preact_resnet18', 'wrn34_10', 'get_model', 'capture']
 
 # %% ../nbs/02_models.ipynb #455b8caa
@@ -80,6 +80,11 @@ def digits_resnet(num_classes=10, in_ch=1, mean=(0.,), std=(1.,)):
     "A two-stage ResNet for 8×8 digits (16 and 32 channels): the same blocks as ResNet-18, seconds per epoch on a CPU."
     return ResNet((1, 1), (16, 32), num_classes, in_ch, mean, std)
 
+def digits_small(num_classes=10, in_ch=1, mean=(0.,), std=(1.,)):
+    "`digits_resnet` at half width (8 and 16 channels): the CPU testbed where AT visibly costs clean accuracy."
+    return ResNet((1, 1), (8, 16), num_classes, in_ch, mean, std)
+
+
 # %% ../nbs/02_models.ipynb #080b7ee8
 class PreActBlock(nn.Module):
     "Pre-activation block: BN-ReLU-conv-BN-ReLU-conv plus shortcut (He et al. 2016b); `drop` is WRN's dropout."
@@ -139,7 +144,7 @@ def wrn34_10(num_classes=10, in_ch=3, mean=(0.,), std=(1.,), drop=0.):
 
 # %% ../nbs/02_models.ipynb #3c156ac2
 MODELS = {'resnet18': resnet18, 'preact_resnet18': preact_resnet18, 'wrn34_10': wrn34_10,
-          'digits_resnet': digits_resnet}
+          'digits_resnet': digits_resnet, 'digits_small': digits_small}
 
 def get_model(name:str, # one of `MODELS`
               info, # the dataset's `DataInfo`: classes, channels and normalisation

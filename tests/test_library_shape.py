@@ -153,7 +153,9 @@ def test_configs_and_cli_do_not_import_the_methods():
     from advcourse import cli, configs
     for mod in (configs, cli):
         src = inspect.getsource(mod)
-        assert not re.search(r'^\s*(from|import)\s+(advcourse|\.)\.?(losses|diagnostics)', src, re.M), mod.__name__
+        imports = re.findall(r'^\s*(?:from|import)\s+(?:advcourse|\.)\.?((?:losses|diagnostics)\S*)(.*)$', src, re.M)
+        # only the ε warm-up, a schedule of any objective's training attack (chapter 06), is not a method
+        assert all(m == 'losses.at' and names.strip() == 'import EpsWarmupCB' for m, names in imports), imports
     assert 'predictors' not in inspect.getsource(cli) and 'convert_split_bn(model)' not in inspect.getsource(configs)
 
 def test_every_method_has_a_builder_with_defaults():

@@ -7,10 +7,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from functools import partial
+from ..learner import Callback
 
 
 # %% auto #0
-__all__ = ['st_loss', 'at_loss', 'st_method', 'at_method']
+__all__ = ['st_loss', 'at_loss', 'st_method', 'at_method', 'training_attack', 'EpsWarmupCB']
 
 # %% ../../nbs/06_at.ipynb #120476c4
 def st_loss(model, # the network, `model(x) -> logits`
@@ -44,4 +45,31 @@ def at_method(cfg, model, info):
     return partial(at_loss, attack=cfg.attack()), []
 
 st_method.defaults = at_method.defaults = lambda cfg: {'attack_bn_mode': 'eval'}
+
+
+# %% ../../nbs/06_at.ipynb #28659fea
+def training_attack(objective):
+    "The training attack an objective carries: `partial(..., attack=a)` or an object's `.attack`; None if none."
+    if isinstance(objective, partial): return objective.keywords.get('attack')
+    return getattr(objective, 'attack', None)
+
+class EpsWarmupCB(Callback):
+    "Linear ε warm-up of the training attack: epoch e (from 0) attacks at ε·min(1, (e+1)/`epochs`)."
+    order = 2
+    def __init__(self,
+                 eps:float, # the training radius after the warm-up
+                 epochs:int, # epochs of the ramp (0: no warm-up)
+                ):
+        if eps < 0 or epochs < 0: raise ValueError(f"EpsWarmupCB needs eps >= 0 and epochs >= 0, got {eps=}, {epochs=}")
+        self.eps, self.epochs = eps, epochs
+    def before_fit(self, learn):
+        a = training_attack(learn.objective)
+        self.alpha = None if a is None else a.alpha          # None: the attack's default step, ε/4
+    def before_epoch(self, learn):
+        a = training_attack(learn.objective)
+        if a is None: return                                 # ST: nothing to warm up
+        e = self.eps * min(1., (learn.epoch + 1) / self.epochs) if self.epochs else self.eps
+        a.eps = e
+        if self.alpha is not None: a.alpha = self.alpha * e / self.eps if self.eps else 0.
+        learn.log['train_eps'] = e
 
