@@ -18,7 +18,7 @@ from .splitbn import convert_split_bn
 
 
 # %% auto #0
-__all__ = ['DIAGNOSTICS', 'run', 'load_run', 'format_table', 'write_plot', 'cli', 'main']
+__all__ = ['DIAGNOSTICS', 'run', 'load_run', 'format_table', 'seed_table', 'write_plot', 'cli', 'main']
 
 # %% ../nbs/12_cli.ipynb #02c98dc2
 DIAGNOSTICS = 'advcourse.diagnostics:diagnostic_cbs'   # the probes of chapters 14-16, imported when a run asks
@@ -40,7 +40,7 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     dls = get_dls(cfg.dataset, cfg.batch_size, n_train=cfg.n_train, device=dev)
     model = get_model(cfg.model, dls.info)
     obj, cbs = build(cfg, model, dls.info)                     # the method's own wiring
-    if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.eps, cfg.eps_warmup))   # a no-op for objectives without attack
+    if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))   # a no-op for objectives without attack
     if cfg.diagnostics: cbs += _diagnostic_cbs(cfg, model, dls, obj)
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
     if progress: cbs.append(ProgressCB(plot=False))
@@ -49,7 +49,8 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     row = evaluate(model, dls.valid, attacks={'pgd20': pgd20(cfg.eps, cfg.norm)}, n=cfg.eval_n, device=dev)
     res = {'run': cfg.name, 'method': cfg.method, 'dataset': cfg.dataset, 'model': cfg.model, 'eps': cfg.eps,
            'clean': row['clean'], 'pgd20': row['pgd20'], 'n_eval': row['n'], 'epochs': cfg.epochs,
-           'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev)}
+           'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev),
+           'threads': torch.get_num_threads()}
     if cfg.autoattack:
         aa = evaluate(model, dls.valid, attacks={'aa': AutoAttackEval(cfg.eps, cfg.norm, verbose=progress)},
                       n=cfg.autoattack, device=dev)
@@ -86,6 +87,38 @@ def format_table(rows:list[dict])->str:
     if ns: lines.append(f"AA: AutoAttack (standard) on the first {'/'.join(map(str, ns))} test images")
     return '\n'.join(lines)
 
+# %% ../nbs/12_cli.ipynb #446de323
+def _ms(xs:list)->str:
+    "Mean ± sample std of `xs` (std '-' for one value)."
+    m = sum(xs) / len(xs)
+    if len(xs) < 2: return f"{m:6.2f} ±    -"
+    return f"{m:6.2f} ± {(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5:4.2f}"
+
+def seed_table(table:dict, # {label: the result rows of one config, one per seed}
+               ref:str|None='ST', # the label whose clean accuracy the gap column subtracts from (None: no gap)
+              )->str:
+    """Mean ± std over seeds: clean, PGD-20, AutoAttack (when every run has it), Sum (clean + PGD-20), the gap to
+    `ref` (its clean accuracy minus the row's, seed by seed), grad-sim."""
+    seeds = {k: [r['config']['seed'] for r in rs] for k, rs in table.items()}
+    if ref is not None and ref not in table: raise ValueError(f"ref {ref!r} is not a row; rows: {', '.join(table)}")
+    aa = all('aa' in r for rs in table.values() for r in rs)
+    cols = ['clean', 'PGD-20'] + (['AutoAttack'] if aa else []) + ['Sum'] + (['gap to ' + ref] if ref else [])
+    cols.append('grad-sim')
+    w = max(len(k) for k in table) + 2
+    lines = [f"{'':{w}}" + ''.join(f"{c:>16}" for c in cols), '-' * (w + 16 * len(cols))]
+    for k, rs in table.items():
+        vals = [_ms([r['clean'] for r in rs]), _ms([r['pgd20'] for r in rs])]
+        if aa: vals.append(_ms([r['aa'] for r in rs]))
+        vals.append(_ms([r['clean'] + r['pgd20'] for r in rs]))
+        if ref:
+            if seeds[k] != seeds[ref]: raise ValueError(f"{k!r} has seeds {seeds[k]}, {ref!r} has {seeds[ref]}")
+            vals.append(_ms([b['clean'] - r['clean'] for r, b in zip(rs, table[ref])]))
+        vals.append(_ms([r['grad_cos'] for r in rs]) if all('grad_cos' in r for r in rs) else '-')
+        lines.append(f"{k:{w}}" + ''.join(f"{v:>16}" for v in vals))
+    ns = lambda k: '/'.join(sorted({str(r[k]) for rs in table.values() for r in rs}))
+    if aa: lines.append(f"AutoAttack (standard) on the first {ns('n_aa')} test images; clean, PGD-20 on {ns('n_eval')}")
+    return '\n'.join(lines)
+
 def write_plot(rows:list[dict], path)->Path:
     "Save the trade-off plane of `rows` (with the papers' reference panel, `plots.plot_tradeoff`) to `path`."
     import matplotlib.pyplot as plt
@@ -101,8 +134,8 @@ def _parser():
                        description='Train each method in --methods with one config, evaluate clean and PGD-20 '
                                    'accuracy, print a table; write logs, checkpoints (a re-run resumes) and '
                                    'tradeoff.png under --out.')
-    r.add_argument('--preset', default='digits', choices=list(PRESETS),
-                   help='named config to start from (default: digits, the offline CPU default)')
+    r.add_argument('--preset', default='digits_tradeoff', choices=list(PRESETS),
+                   help='named config to start from (default: digits_tradeoff, the offline CPU testbed)')
     r.add_argument('--methods', default='st,at', help=f"comma-separated methods: {', '.join(METHODS)} (default: st,at)")
     r.add_argument('--dataset', choices=list(DATASETS), help="override the preset's dataset")
     r.add_argument('--model', choices=list(MODELS), help="override the preset's model")

@@ -71,6 +71,7 @@ _CHECKS = {   # field: (test, what the field must be)
     'amp': (_one_of(None, 'bf16', 'fp16'), "None, 'bf16' or 'fp16'"),
     'device': (_device, "None or a torch device such as 'cpu', 'cuda', 'cuda:1'"),
     'seed': (_int(0), 'an integer >= 0'), 'eps_warmup': (_int(0), 'an integer >= 0'),
+    'train_eps': (_opt(_num(0)), 'None or a finite number >= 0'), 'auto_balance': (_bool, 'True or False'),
     'autoattack': (_int(0), 'an integer >= 0 (0: off)'),
 }
 
@@ -100,6 +101,8 @@ class RunConfig:
     device: str | None = None      # None: best available
     seed: int = 0
     eps_warmup: int = 0            # epochs of linear ε warm-up of the training attack (0: none; chapter 06)
+    train_eps: float | None = None # the training attack's radius (None: eps); evaluation stays at eps
+    auto_balance: bool = True      # AR-AT's auto-balance of α, β (False: α = β = 1, an ablation)
     autoattack: int = 0            # after training, AutoAttack (standard) on the first N test images (0: off)
     def __post_init__(self):
         for k, (ok, want) in _CHECKS.items():
@@ -112,15 +115,21 @@ def resolved(self:RunConfig)->RunConfig:
     "A copy with every `None` default that the method uses replaced by the value it trains with."
     d = method_builder(self.method).defaults(self)
     pick = lambda k: getattr(self, k) if getattr(self, k) is not None else d.get(k)
-    return dataclasses.replace(self, alpha=step_size(self.eps, self.alpha),
+    return dataclasses.replace(self, alpha=step_size(self.attack_eps, self.alpha),
                                attack_bn_mode=pick('attack_bn_mode') or 'eval',
-                               gamma=pick('gamma'), multi_level=pick('multi_level'))
+                               gamma=pick('gamma'), multi_level=pick('multi_level'),
+                               train_eps=None if self.train_eps == self.eps else self.train_eps)
 
 def default_gamma(method:str, # a name from `METHODS`
                   model:str, # a name from `advcourse.models.MODELS`
                  )->float|None:
     "The invariance weight γ `method` trains `model` with when the config leaves it `None` (None: no invariance term)."
     return RunConfig(method=method, model=model).resolved().gamma
+
+@patch(as_prop=True)
+def attack_eps(self:RunConfig)->float:
+    "The training attack's radius: `train_eps` when set, else the threat model's `eps`."
+    return self.eps if self.train_eps is None else self.train_eps
 
 @patch(as_prop=True)
 def bn_mode(self:RunConfig)->str:
@@ -131,10 +140,11 @@ def bn_mode(self:RunConfig)->str:
 def attack(self:RunConfig)->PGD:
     "The training attack (the resolved α, steps, norm and BN mode), built here and only here."
     c = self.resolved()
-    return PGD(eps=c.eps, alpha=c.alpha, steps=c.steps, norm=c.norm, bn_mode=c.attack_bn_mode)
+    return PGD(eps=c.attack_eps, alpha=c.alpha, steps=c.steps, norm=c.norm, bn_mode=c.attack_bn_mode)
 
 _UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
-_ADDED = {'eps_warmup': 0}    # fields added later: hashed only when set, so cached run folders keep their names
+# fields added later, with their defaults: hashed only when set otherwise, so cached run folders keep their names
+_ADDED = {'eps_warmup': 0, 'train_eps': None, 'auto_balance': True}
 
 @patch(as_prop=True)
 def name(self:RunConfig)->str:

@@ -33,9 +33,23 @@ def test_17_trains_arat_and_asym_trades_in_view_and_uses_the_runner_only_for_the
     assert re.search(r'Asym-TRADES +\d+\.\d\d +\d+\.\d\d', printed) and '85.62' in printed   # beside App. D's numbers
     assert re.search(r'alpha by epoch: 0\.\d\d', printed)
     assert any("get_config('cifar10_wrn34_10', method='arat').gamma" in _src(c) for c in code)
-    assert not [c for c in code if re.search(r'(?<![\w.])run\(', _src(c))], 'cli.run only in the slow seed table'
+    assert not [c for c in code if re.search(r'(?<![\w.])run\(', _src(c))], 'cli.run only in the slow cells'
+
+def test_17_stores_the_testbed_ladder_the_frontier_and_the_ablations():
+    "Issue 9: three seeds of the ladder with its wall time, the frontier plot with its sweep values, the ablations."
     slow = _code('17_arat.ipynb', slow=True)
-    assert len(slow) == 1 and 'run(get_config(' in _src(slow[0]) and 'ARAT ' in _text_out(slow[0])
+    out = {i: _text_out(c) for i, c in enumerate(slow)}
+    ladder = [i for i, c in enumerate(slow) if 'seed_table(ladder)' in _src(c)]
+    assert ladder, 'the ladder table is printed with seed_table'
+    text = out[ladder[0]]
+    for row in ('ST', 'AT', 'TRADES', 'V0', 'V1', 'V2', 'V3', 'AR-AT'): assert re.search(rf'^{row} +\d', text, re.M), row
+    assert 'gap to ST' in text and 'grad-sim' in text
+    wall = re.search(r'wall time of this cell: (\d+\.\d) min', text)
+    assert wall and float(wall.group(1)) <= 40, 'the ladder prints a wall time within the 40-minute budget'
+    plot = [c for c in slow if 'errorbar(' in _src(c)]
+    assert plot and any('image/png' in o.get('data', {}) for o in plot[0].get('outputs', []))
+    for knob in ("'train_eps'", "'trades_beta'", "'gamma'"): assert any(knob in _src(c) for c in slow), knob
+    assert any('no auto-balance' in t and 'train-mode attack' in t for t in out.values())
 
 def test_18_exports_the_representation_tools_and_demonstrates_each():
     cells = _cells('18_representations.ipynb')

@@ -33,7 +33,8 @@ def test_run_name_ignores_evaluation_only_fields():
 BAD = {'dataset': 'mnist', 'model': 'vgg', 'method': 'madry', 'epochs': 0, 'batch_size': 0, 'lr': 0.,
        'warmup_epochs': -1, 'eps': -0.1, 'alpha': float('nan'), 'steps': -2, 'norm': 'L3', 'attack_bn_mode': 'test',
        'trades_beta': -1., 'gamma': 'abc', 'multi_level': 'yes', 'diagnostics': None, 'eval_n': 0, 'n_train': 0,
-       'amp': 'fp8', 'device': 'gpu', 'seed': -1, 'autoattack': -5, 'eps_warmup': -1}
+       'amp': 'fp8', 'device': 'gpu', 'seed': -1, 'autoattack': -5, 'eps_warmup': -1,
+       'train_eps': -0.1, 'auto_balance': 'yes'}
 
 def test_every_field_has_a_bad_value_here():
     assert set(BAD) == {f.name for f in dataclasses.fields(RunConfig)}

@@ -41,7 +41,7 @@ def trades_loss(model, x, y, *,
 # %% ../../nbs/09_trades.ipynb #8102e2d9
 def trades_method(cfg, model, info):
     "Build TRADES from a run config: `trades_loss` with β = `cfg.trades_beta` and TRADES' KL attack."
-    attack = trades_attack(cfg.eps, cfg.alpha, cfg.steps, cfg.norm, cfg.attack_bn_mode)
+    attack = trades_attack(cfg.attack_eps, cfg.alpha, cfg.steps, cfg.norm, cfg.attack_bn_mode)
     return partial(trades_loss, beta=cfg.trades_beta, attack=attack), []
 
 trades_method.defaults = lambda cfg: {'attack_bn_mode': 'eval'}   # TRADES' official code attacks in eval mode
