@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, csv, dataclasses, importlib, json, sys
 from pathlib import Path
 import torch
-from .configs import METHODS, PRESETS, RunConfig, build, get_config
+from .configs import METHODS, PRESETS, RunConfig, build, get_config, method_builder
 from .core import default_device, load_checkpoint, set_seed
 from .data import DATASETS, DownloadError, dataset_info, get_dls
 from .evaluate import AutoAttackEval, evaluate, pgd20
@@ -20,35 +20,41 @@ from .splitbn import convert_split_bn
 # %% auto #0
 __all__ = ['DIAGNOSTICS', 'run', 'load_run', 'format_table', 'seed_table', 'write_plot', 'cli', 'main']
 
-# %% ../nbs/12_cli.ipynb #02c98dc2
+# %% ../nbs/12_cli.ipynb #d28d7130
 DIAGNOSTICS = 'advcourse.diagnostics:diagnostic_cbs'   # the probes of chapters 14-16, imported when a run asks
 
 def _diagnostic_cbs(cfg, model, dls, obj)->list:
     module, name = DIAGNOSTICS.split(':')
     return getattr(importlib.import_module(module), name)(cfg, model, dls, obj)
 
+# %% ../nbs/12_cli.ipynb #02c98dc2
 def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` records the values used
         out:str|Path='runs', # folder with one sub-folder per run
         progress:bool=True, # progress bars (and AutoAttack's log)
        )->dict:
     "Train `cfg` (resuming from `out/<name>/ckpt.pt` if present), evaluate it, write `result.json`; return the row."
     cfg = cfg.resolved()
+    builder = method_builder(cfg.method)
+    pre = builder.pretrain(cfg) if hasattr(builder, 'pretrain') else None    # e.g. ARREST: a standard run first
+    if pre is not None: run(pre, out, progress)                # trained once, read from `out` after that
     d = Path(out) / cfg.name
     d.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     dev = default_device(cfg.device)
     dls = get_dls(cfg.dataset, cfg.batch_size, n_train=cfg.n_train, device=dev)
     model = get_model(cfg.model, dls.info)
+    if pre is not None: model.load_state_dict(load_run(pre, out).state_dict())   # start from its weights
     obj, cbs = build(cfg, model, dls.info)                     # the method's own wiring
+    epochs = builder.epochs(cfg) if hasattr(builder, 'epochs') else cfg.epochs
     if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))   # a no-op for objectives without attack
     if cfg.diagnostics: cbs += _diagnostic_cbs(cfg, model, dls, obj)
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
     if progress: cbs.append(ProgressCB(plot=False))
-    learn = train_learner(model, dls, obj, cfg.epochs, lr=cfg.lr, device=dev, cbs=cbs, progress=False,
+    learn = train_learner(model, dls, obj, epochs, lr=cfg.lr, device=dev, cbs=cbs, progress=False,
                           log=d / 'log.csv', checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs)
     row = evaluate(model, dls.valid, attacks={'pgd20': pgd20(cfg.eps, cfg.norm)}, n=cfg.eval_n, device=dev)
     res = {'run': cfg.name, 'method': cfg.method, 'dataset': cfg.dataset, 'model': cfg.model, 'eps': cfg.eps,
-           'clean': row['clean'], 'pgd20': row['pgd20'], 'n_eval': row['n'], 'epochs': cfg.epochs,
+           'clean': row['clean'], 'pgd20': row['pgd20'], 'n_eval': row['n'], 'epochs': epochs,
            'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev),
            'threads': torch.get_num_threads()}
     if cfg.autoattack:
@@ -57,6 +63,7 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
         res.update(aa=aa['aa'], n_aa=aa['n'])
     gc = [r['grad_cos'] for r in learn.history if 'grad_cos' in r]
     if gc: res['grad_cos'] = sum(gc) / len(gc)     # mean over epochs, as the paper's Tab. 15 column
+    if pre is not None: res['pretrain'] = pre.name
     res['config'] = dataclasses.asdict(cfg)
     (d / 'result.json').write_text(json.dumps(res, indent=1))
     return res

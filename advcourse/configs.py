@@ -32,6 +32,7 @@ METHODS = {   # method: 'module:builder'; a builder maps (cfg, model, info) to (
     **{m: 'advcourse.losses.invariance:ladder_method'      # chapter 13; used in 13-17
        for m in ('v0', 'v1', 'v2', 'v3', 'reverse', 'splitbn_only', 'stopgrad_splitbn', 'asym_trades')},
     'arat': 'advcourse.losses.arat:arat_method',           # chapter 17
+    'arrest': 'advcourse.losses.arrest:arrest_method',     # chapter 19
 }
 
 
@@ -72,6 +73,10 @@ _CHECKS = {   # field: (test, what the field must be)
     'device': (_device, "None or a torch device such as 'cpu', 'cuda', 'cuda:1'"),
     'seed': (_int(0), 'an integer >= 0'), 'eps_warmup': (_int(0), 'an integer >= 0'),
     'train_eps': (_opt(_num(0)), 'None or a finite number >= 0'), 'auto_balance': (_bool, 'True or False'),
+    'rgkd_lambda': (_num(0), 'a finite number >= 0'),
+    'replay_phi': (_opt(lambda v: _num(0, strict=True)(v) and v < 180), 'None or an angle in degrees in (0, 180)'),
+    'replay_frac': (lambda v: _num(0)(v) and v <= 1, 'a number in [0, 1]'),
+    'aft_epochs': (_opt(_int(1)), 'None or an integer >= 1'),
     'autoattack': (_int(0), 'an integer >= 0 (0: off)'),
 }
 
@@ -103,6 +108,10 @@ class RunConfig:
     eps_warmup: int = 0            # epochs of linear ε warm-up of the training attack (0: none; chapter 06)
     train_eps: float | None = None # the training attack's radius (None: eps); evaluation stays at eps
     auto_balance: bool = True      # AR-AT's auto-balance of α, β (False: α = β = 1, an ablation)
+    rgkd_lambda: float = 50.0      # ARREST's λ, the weight of RGKD (Sec. 5.2)
+    replay_phi: float | None = 30.0  # ARREST's noisy-replay angle φ in degrees, τ = 1 − cos φ (None: no replay)
+    replay_frac: float = 0.5       # ARREST: noisy replay in this first fraction of AFT (the paper: 10 of 20 epochs)
+    aft_epochs: int | None = None  # ARREST's AFT epochs after `epochs` of standard training (None: epochs // 5)
     autoattack: int = 0            # after training, AutoAttack (standard) on the first N test images (0: off)
     def __post_init__(self):
         for k, (ok, want) in _CHECKS.items():
@@ -118,6 +127,7 @@ def resolved(self:RunConfig)->RunConfig:
     return dataclasses.replace(self, alpha=step_size(self.attack_eps, self.alpha),
                                attack_bn_mode=pick('attack_bn_mode') or 'eval',
                                gamma=pick('gamma'), multi_level=pick('multi_level'),
+                               aft_epochs=pick('aft_epochs') if 'aft_epochs' in d else None,   # ARREST only
                                train_eps=None if self.train_eps == self.eps else self.train_eps)
 
 def default_gamma(method:str, # a name from `METHODS`
@@ -142,9 +152,11 @@ def attack(self:RunConfig)->PGD:
     c = self.resolved()
     return PGD(eps=c.attack_eps, alpha=c.alpha, steps=c.steps, norm=c.norm, bn_mode=c.attack_bn_mode)
 
+# %% ../nbs/11_configs.ipynb #c2f6382c
 _UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
 # fields added later, with their defaults: hashed only when set otherwise, so cached run folders keep their names
-_ADDED = {'eps_warmup': 0, 'train_eps': None, 'auto_balance': True}
+_ADDED = {'eps_warmup': 0, 'train_eps': None, 'auto_balance': True, 'rgkd_lambda': 50., 'replay_phi': 30.,
+          'replay_frac': 0.5, 'aft_epochs': None}
 
 @patch(as_prop=True)
 def name(self:RunConfig)->str:
@@ -168,11 +180,13 @@ PRESETS = {
     # the CPU testbed of issue 9: half-width model, ε = 0.4 reached by a 10-epoch warm-up, 1,350 steps; the
     # training attack in eval mode for every method (in train mode AT itself collapses at ε = 0.4 on the digits)
     'digits_tradeoff': RunConfig(model='digits_small', eps=0.4, eps_warmup=10, epochs=30, batch_size=32, lr=0.05,
-                                 attack_bn_mode='eval'),
+                                 attack_bn_mode='eval',
+                                 aft_epochs=30),   # ARREST: AFT as long as AT (6, a fifth, is not robust; ch. 19)
     # the papers' recipe (AR-AT Sec. 4): 100 epochs, batch 128, lr 0.1 (÷10 at 75 and 90), PGD-10 with α = 2/255
     'cifar10_resnet18': RunConfig(dataset='cifar10', model='resnet18', epochs=100, eps=8/255, alpha=2/255),
     'cifar100_resnet18': RunConfig(dataset='cifar100', model='resnet18', epochs=100, eps=8/255, alpha=2/255),
     'cifar10_wrn34_10': RunConfig(dataset='cifar10', model='wrn34_10', epochs=100, eps=8/255, alpha=2/255),
+    'cifar100_wrn34_10': RunConfig(dataset='cifar100', model='wrn34_10', epochs=100, eps=8/255, alpha=2/255),
     'imagenette_resnet18': RunConfig(dataset='imagenette', model='resnet18', epochs=100, eps=8/255, alpha=2/255),
     'svhn_resnet18': RunConfig(dataset='svhn', model='resnet18', epochs=100, eps=8/255, alpha=2/255, lr=0.01),
 }

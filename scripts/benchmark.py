@@ -1,4 +1,4 @@
-"""Seconds per training step of ST, AT (PGD-10), TRADES, the invariance ladder V0-V3 and AR-AT, on the digits model
+"""Seconds per training step of ST, AT (PGD-10), TRADES, the invariance ladder V0-V3, AR-AT and ARREST, on the digits model
 and on CIFAR-shaped ResNet-18 batches (synthetic tensors), as ratios to AT measured in the same run; and this
 project's PGD against torchattacks.PGD on the same batch (if installed: `pip install --no-deps torchattacks`).
 Not a test: it prints measurements.
@@ -13,6 +13,7 @@ from advcourse.core import default_device, set_seed
 from advcourse.data import dataset_info
 from advcourse.learner import sgd
 from advcourse.losses import at_loss, st_loss, trades_loss, trades_attack, ladder_objective, ARAT
+from advcourse.losses.arrest import ARREST
 from advcourse.splitbn import convert_split_bn
 from advcourse.models import get_model
 
@@ -46,12 +47,16 @@ def bench(name, ds, shape, eps, args, dev):
         if method == 'AT': return partial(at_loss, attack=atk)
         if method == 'TRADES': return partial(trades_loss, attack=trades_attack(eps), beta=6.)
         if method == 'AR-AT': return ARAT(model, attack=PGD(eps=eps, bn_mode='eval'), input_shape=info.shape).to(dev)
+        if method == 'ARREST':   # the worst case: replay's student forward is timed, but τ ≈ 2 replays nothing, so
+            # every example is attacked (a replayed example skips PGD: real steps with replay are cheaper)
+            return ARREST(model, attack=PGD(eps=eps, bn_mode='eval'), lam=50., phi=179.).to(dev)
         return ladder_objective(model, method, eps, input_shape=info.shape, attack_bn_mode='eval').to(dev)
     res = {}
     for method in args.methods.split(','):
         model = _model(name, ds, dev, split=method in ('V3', 'AR-AT'))
         obj = objective(method, model)
-        params = list(model.parameters()) + (list(obj.parameters()) if isinstance(obj, torch.nn.Module) else [])
+        params = [p for p in list(model.parameters()) + (list(obj.parameters()) if isinstance(obj, torch.nn.Module) else [])
+                  if p.requires_grad]
         res[method] = time_it(step_fn(model, sgd(params, 0.01), obj, x, y), dev, args.reps)
     at = res.get('AT')
     print(f"{name} batch {args.batch} (all attacks in eval mode, so only the objectives differ):")
@@ -72,7 +77,8 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None); p.add_argument('--reps', type=int, default=5)
     p.add_argument('--batch', type=int, default=128); p.add_argument('--skip-resnet', action='store_true')
-    p.add_argument('--methods', default='ST,AT,TRADES,V0,V1,V2,V3,AR-AT', help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT')
+    p.add_argument('--methods', default='ST,AT,TRADES,V0,V1,V2,V3,AR-AT,ARREST',
+                   help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT, ARREST')
     args = p.parse_args()
     dev = default_device(args.device)
     print(f'device: {dev} ({torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} CPU threads"}), torch {torch.__version__}')

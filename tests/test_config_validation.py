@@ -34,7 +34,8 @@ BAD = {'dataset': 'mnist', 'model': 'vgg', 'method': 'madry', 'epochs': 0, 'batc
        'warmup_epochs': -1, 'eps': -0.1, 'alpha': float('nan'), 'steps': -2, 'norm': 'L3', 'attack_bn_mode': 'test',
        'trades_beta': -1., 'gamma': 'abc', 'multi_level': 'yes', 'diagnostics': None, 'eval_n': 0, 'n_train': 0,
        'amp': 'fp8', 'device': 'gpu', 'seed': -1, 'autoattack': -5, 'eps_warmup': -1,
-       'train_eps': -0.1, 'auto_balance': 'yes'}
+       'train_eps': -0.1, 'auto_balance': 'yes', 'rgkd_lambda': -1., 'replay_phi': 180., 'replay_frac': 1.5,
+       'aft_epochs': 0}
 
 def test_every_field_has_a_bad_value_here():
     assert set(BAD) == {f.name for f in dataclasses.fields(RunConfig)}

@@ -3,3 +3,4 @@ from .at import *
 from .trades import *
 from .invariance import *
 from .arat import *
+from .arrest import *
