@@ -36,7 +36,8 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     cfg = cfg.resolved()
     builder = method_builder(cfg.method)
     pre = builder.pretrain(cfg) if hasattr(builder, 'pretrain') else None    # e.g. ARREST: a standard run first
-    if pre is not None: run(pre, out, progress)                # trained once, read from `out` after that
+    if pre is not None and not (Path(out) / pre.name / 'result.json').exists():
+        run(pre, out, progress)                                # trained (and evaluated) once, only read after that
     d = Path(out) / cfg.name
     d.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
