@@ -155,8 +155,8 @@ def attack(self:RunConfig)->PGD:
 # %% ../nbs/11_configs.ipynb #c2f6382c
 _UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
 # fields added later, with their defaults: hashed only when set otherwise, so cached run folders keep their names
-_ADDED = {'eps_warmup': 0, 'train_eps': None, 'auto_balance': True, 'rgkd_lambda': 50., 'replay_phi': 30.,
-          'replay_frac': 0.5, 'aft_epochs': None}
+_ADDED = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in
+          ('eps_warmup', 'train_eps', 'auto_balance', 'rgkd_lambda', 'replay_phi', 'replay_frac', 'aft_epochs')}
 
 @patch(as_prop=True)
 def name(self:RunConfig)->str:
