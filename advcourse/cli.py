@@ -4,21 +4,22 @@
 
 # %% ../nbs/12_cli.ipynb #71018af0
 from __future__ import annotations
-import argparse, csv, dataclasses, importlib, json, sys
+import argparse, csv, dataclasses, importlib, json, math, sys
+from functools import partial
 from pathlib import Path
 import torch
 from .configs import METHODS, PRESETS, RunConfig, build, get_config, method_builder
-from .core import default_device, load_checkpoint, set_seed
-from .data import DATASETS, DownloadError, dataset_info, get_dls
+from .core import atomic_save, default_device, load_checkpoint, set_seed
+from .data import DATASETS, DataLoaders, DownloadError, TensorLoader, dataset_info, get_dls
 from .evaluate import AutoAttackEval, evaluate, pgd20
-from .learner import MixedPrecisionCB, ProgressCB, train_learner
+from .learner import Callback, DeviceCB, Learner, MixedPrecisionCB, ProgressCB, sgd, train_learner
 from .losses.at import EpsWarmupCB
 from .models import MODELS, get_model
 from .splitbn import convert_split_bn
 
 
 # %% auto #0
-__all__ = ['DIAGNOSTICS', 'run', 'load_run', 'format_table', 'seed_table', 'write_plot', 'cli', 'main']
+__all__ = ['DIAGNOSTICS', 'BestRobustCB', 'run', 'dry_run', 'load_run', 'format_table', 'seed_table', 'write_plot', 'cli', 'main']
 
 # %% ../nbs/12_cli.ipynb #d28d7130
 DIAGNOSTICS = 'advcourse.diagnostics:diagnostic_cbs'   # the probes of chapters 14-16, imported when a run asks
@@ -27,13 +28,49 @@ def _diagnostic_cbs(cfg, model, dls, obj)->list:
     module, name = DIAGNOSTICS.split(':')
     return getattr(importlib.import_module(module), name)(cfg, model, dls, obj)
 
+class BestRobustCB(Callback):
+    "Each epoch, seeded PGD-20 on the first `n` test images; the best epoch's weights are saved to `path` (atomic)."
+    order = 40                                       # before the CSV log and the checkpoint: both see the new value
+    def __init__(self, path, eps:float, norm:str='Linf', n:int|None=None):
+        self.path, self.eps, self.norm, self.n, self.best, self.best_epoch = Path(path), eps, norm, n, -1., -1
+    def after_epoch(self, learn):
+        acc = evaluate(learn.model, learn.dls.valid, attacks={'pgd20': pgd20(self.eps, self.norm)}, n=self.n)['pgd20']
+        learn.log['valid_pgd20'] = acc
+        if acc > self.best:
+            self.best, self.best_epoch = acc, learn.epoch
+            atomic_save(learn.model.state_dict(), self.path)
+    def state_dict(self): return {'best': self.best, 'best_epoch': self.best_epoch}
+    def load_state_dict(self, sd): self.best, self.best_epoch = sd['best'], sd['best_epoch']
+
+
+# %% ../nbs/12_cli.ipynb #9e97e687
+def _evaluate(cfg, model, dls, dev, progress)->dict:
+    "The run's evaluation of `model`: clean and PGD-20 (on `eval_n` images), AutoAttack on `autoattack` images."
+    row = evaluate(model, dls.valid, attacks={'pgd20': pgd20(cfg.eps, cfg.norm)}, n=cfg.eval_n, device=dev)
+    res = {'run': cfg.name, 'method': cfg.method, 'dataset': cfg.dataset, 'model': cfg.model, 'eps': cfg.eps,
+           'clean': row['clean'], 'pgd20': row['pgd20'], 'n_eval': row['n']}
+    if cfg.autoattack:
+        aa = evaluate(model, dls.valid, attacks={'aa': AutoAttackEval(cfg.eps, cfg.norm, verbose=progress)},
+                      n=cfg.autoattack, device=dev)
+        res.update(aa=aa['aa'], n_aa=aa['n'])
+    return res
+
+def _stored(cfg, out)->dict|None:
+    "A finished run's `result.json` if it has every column `cfg` asks for (AutoAttack, the best epoch), else None."
+    p = Path(out) / cfg.name / 'result.json'
+    res = json.loads(p.read_text()) if p.exists() else {}
+    return res if res and (not cfg.autoattack or 'aa' in res) and (not cfg.track_best or 'best' in res) else None
+
+
 # %% ../nbs/12_cli.ipynb #02c98dc2
 def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` records the values used
         out:str|Path='runs', # folder with one sub-folder per run
         progress:bool=True, # progress bars (and AutoAttack's log)
+        reuse:bool=False, # return a finished run's `result.json` as it is (no re-evaluation) when it has every column
        )->dict:
     "Train `cfg` (resuming from `out/<name>/ckpt.pt` if present), evaluate it, write `result.json`; return the row."
     cfg = cfg.resolved()
+    if reuse and (res := _stored(cfg, out)) is not None: return res
     builder = method_builder(cfg.method)
     pre = builder.pretrain(cfg) if hasattr(builder, 'pretrain') else None    # e.g. ARREST: a standard run first
     if pre is not None and not (Path(out) / pre.name / 'result.json').exists():
@@ -50,18 +87,19 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))   # a no-op for objectives without attack
     if cfg.diagnostics: cbs += _diagnostic_cbs(cfg, model, dls, obj)
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
+    if cfg.track_best: cbs.append(BestRobustCB(d / 'best.pt', cfg.eps, cfg.norm, cfg.track_best))
     if progress: cbs.append(ProgressCB(plot=False))
-    learn = train_learner(model, dls, obj, epochs, lr=cfg.lr, device=dev, cbs=cbs, progress=False,
-                          log=d / 'log.csv', checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs)
-    row = evaluate(model, dls.valid, attacks={'pgd20': pgd20(cfg.eps, cfg.norm)}, n=cfg.eval_n, device=dev)
-    res = {'run': cfg.name, 'method': cfg.method, 'dataset': cfg.dataset, 'model': cfg.model, 'eps': cfg.eps,
-           'clean': row['clean'], 'pgd20': row['pgd20'], 'n_eval': row['n'], 'epochs': epochs,
+    wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay   # the papers' SGD, unless the method sets one
+    learn = train_learner(model, dls, obj, epochs, lr=cfg.lr, device=dev, cbs=cbs, progress=False, log=d / 'log.csv',
+                          checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs,
+                          opt_func=partial(sgd, weight_decay=wd))
+    res = {**_evaluate(cfg, model, dls, dev, progress), 'epochs': epochs,
            'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev),
            'threads': torch.get_num_threads()}
-    if cfg.autoattack:
-        aa = evaluate(model, dls.valid, attacks={'aa': AutoAttackEval(cfg.eps, cfg.norm, verbose=progress)},
-                      n=cfg.autoattack, device=dev)
-        res.update(aa=aa['aa'], n_aa=aa['n'])
+    if cfg.track_best:                                         # the best epoch's weights, evaluated the same way
+        cb = learn.cb(BestRobustCB)
+        model.load_state_dict(load_checkpoint(d / 'best.pt', map_location=dev))
+        res['best'] = {'epoch': cb.best_epoch, 'pgd20_select': cb.best, **_evaluate(cfg, model, dls, dev, progress)}
     gc = [r['grad_cos'] for r in learn.history if 'grad_cos' in r]
     if gc: res['grad_cos'] = sum(gc) / len(gc)     # mean over epochs, as the paper's Tab. 15 column
     if pre is not None: res['pretrain'] = pre.name
@@ -69,6 +107,30 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     (d / 'result.json').write_text(json.dumps(res, indent=1))
     return res
 
+
+# %% ../nbs/12_cli.ipynb #8b0af5d6
+def dry_run(cfg:RunConfig, # any config; resolved here
+            steps:int=2, # optimiser steps
+            batch:int=2, # images per step
+           )->dict:
+    "Build `cfg`'s model, objective and callbacks; train `steps` steps on random data of its shape on the CPU."
+    cfg = cfg.resolved()
+    info = dataset_info(cfg.dataset)
+    set_seed(cfg.seed)
+    x, y = torch.rand(steps * batch, *info.shape), torch.randint(0, info.num_classes, (steps * batch,))
+    dls = DataLoaders(TensorLoader(x, y, batch), TensorLoader(x[:batch], y[:batch], batch), info)
+    model = get_model(cfg.model, info)
+    before = [p.detach().clone() for p in model.parameters()]
+    obj, cbs = build(dataclasses.replace(cfg, steps=min(cfg.steps, 1)), model, info)
+    if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))
+    wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay
+    learn = Learner(model, dls, obj, lr=cfg.lr, cbs=[DeviceCB('cpu')] + cbs, opt_func=partial(sgd, weight_decay=wd))
+    learn.fit(1)
+    loss = learn.history[-1]['train_loss']
+    if not math.isfinite(loss): raise RuntimeError(f"dry run of {cfg.method} on {cfg.model}: loss is {loss}")
+    moved = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    return {'method': cfg.method, 'model': cfg.model, 'shape': info.shape, 'loss': loss, 'moved': moved,
+            'params': len(before)}
 
 # %% ../nbs/12_cli.ipynb #ce679d0e
 def load_run(cfg:RunConfig, out='runs', device='cpu'):
@@ -161,6 +223,8 @@ def _parser():
     r.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='any other config field, e.g. --set steps=5 (repeatable)')
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    r.add_argument('--dry-run', action='store_true', help='print each resolved config and train it for 2 steps on '
+                   'random data of its shape on the CPU; no data, nothing written')
     return p
 
 def _convert(k, v:str):
@@ -198,6 +262,7 @@ def cli(argv=None)->list[dict]:
     a = _parser().parse_args(argv)
     try: cfgs = _configs(a)                               # every check happens here, before any data is loaded
     except ValueError as e: raise SystemExit(f'advcourse: error: {e}') from None
+    if a.dry_run: return [_dry(c) for c in cfgs]
     try: rows = [run(c, a.out, progress=not a.quiet) for c in cfgs]
     except DownloadError as e: raise SystemExit(f'advcourse: error: {e}') from None
     out = Path(a.out)
@@ -209,6 +274,14 @@ def cli(argv=None)->list[dict]:
     print(format_table(rows))
     print(f"wrote {out/'results.csv'} and {write_plot(rows, out / 'tradeoff.png')}")
     return rows
+
+def _dry(cfg)->dict:
+    "Print `cfg`'s resolved fields, dry-run it, print the outcome."
+    print(f"{cfg.name}:\n" + '\n'.join(f"  {k} = {v!r}" for k, v in dataclasses.asdict(cfg).items()))
+    r = dry_run(cfg)
+    print(f"dry run ok: {r['method']} on {r['model']}, 2 steps on random {r['shape']} images, loss {r['loss']:.4f}, "
+          f"{r['moved']} of {r['params']} parameter tensors moved; nothing written")
+    return r
 
 def main(argv=None):
     "Entry point of the `advcourse` console command."

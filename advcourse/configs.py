@@ -14,7 +14,7 @@ from .models import MODELS
 
 
 # %% auto #0
-__all__ = ['GAMMA', 'METHODS', 'PRESETS', 'method_builder', 'RunConfig', 'default_gamma', 'build', 'get_config']
+__all__ = ['GAMMA', 'METHODS', 'PRESETS', 'method_builder', 'MethodFields', 'RunConfig', 'default_gamma', 'build', 'get_config']
 
 # %% ../nbs/11_configs.ipynb #6fd488ef
 GAMMA = {                    # model: (AR-AT, the ladder V0-V3 and its switches)
@@ -33,6 +33,9 @@ METHODS = {   # method: 'module:builder'; a builder maps (cfg, model, info) to (
        for m in ('v0', 'v1', 'v2', 'v3', 'reverse', 'splitbn_only', 'stopgrad_splitbn', 'asym_trades')},
     'arat': 'advcourse.losses.arat:arat_method',           # chapter 17
     'arrest': 'advcourse.losses.arrest:arrest_method',     # chapter 19
+    'cure': 'advcourse.losses.cure:cure_method',           # chapter 20
+    'cure_eff': 'advcourse.losses.cure:cure_eff_method',   # chapter 20: no pretrained model
+    'at_ft': 'advcourse.losses.cure:at_ft_method',         # chapter 20: AT from the standard model, chosen units
 }
 
 
@@ -78,11 +81,43 @@ _CHECKS = {   # field: (test, what the field must be)
     'replay_frac': (lambda v: _num(0)(v) and v <= 1, 'a number in [0, 1]'),
     'aft_epochs': (_opt(_int(1)), 'None or an integer >= 1'),
     'autoattack': (_int(0), 'an integer >= 0 (0: off)'),
+    'cure_beta': (_num(0), 'a finite number >= 0'), 'cure_gamma': (_opt(_num(0)), 'None or a finite number >= 0'),
+    'rgp_p': (_opt(lambda v: _num(0)(v) and v < 100), 'None or a number in [0, 100)'),
+    'rgp_alpha': (_opt(lambda v: _num(0)(v) and v <= 1), 'None or a number in [0, 1]'),
+    'rgp_signed': (_bool, 'True or False'), 'rgp_layers': (_one_of('all', 'first_conv'), "'all' or 'first_conv'"),
+    'rgp_exact': (_bool, 'True or False'), 'revision_r': (lambda v: _num(0)(v) and v <= 1, 'a number in [0, 1]'),
+    'revision_d': (lambda v: _num(0, strict=True)(v) and v < 1, 'a number in (0, 1)'),
+    'cure_warmup': (_opt(_int(0)), 'None or an integer >= 0'),
+    'update_stages': (_opt(lambda v: isinstance(v, str) and v.isdigit()), "None or digits naming units, e.g. '23'"),
+    'reinit': (_bool, 'True or False'), 'track_best': (_int(0), 'an integer >= 0 (0: off)'),
+    'weight_decay': (_opt(_num(0)), 'None or a finite number >= 0'),
 }
+
+# %% ../nbs/11_configs.ipynb #34dfd623
+@dataclass
+class MethodFields:
+    "The fields only some methods read (ARREST, CURE and its layer-wise study); `RunConfig` adds the rest."
+    rgkd_lambda: float = 50.0      # ARREST's λ, the weight of RGKD (Sec. 5.2)
+    replay_phi: float | None = 30.0  # ARREST's noisy-replay angle φ in degrees, τ = 1 − cos φ (None: no replay)
+    replay_frac: float = 0.5       # ARREST: noisy replay in this first fraction of AFT (the paper: 10 of 20 epochs)
+    aft_epochs: int | None = None  # ARREST's AFT epochs after `epochs` of standard training (None: epochs // 5)
+    cure_beta: float = 1.0         # CURE's β of the KL term (Eq. 5: 1; the official code: 5)
+    cure_gamma: float | None = None  # CURE's γ of the consistency term (None: Tab. 9 per model; 0: no revision)
+    rgp_p: float | None = None     # CURE: % of each weight tensor frozen per step (None: Tab. 9; 0: no RGP)
+    rgp_alpha: float | None = None # CURE: RGP's weight of the clean gradient (None: Tab. 9 per model)
+    rgp_signed: bool = False       # CURE: signed RGP scores (the official code) instead of |gradients| (the paper)
+    rgp_layers: str = 'all'        # CURE: 'all' conv/linear weights (the paper) or 'first_conv' (the official code)
+    rgp_exact: bool = True         # CURE: masked weights stay exactly unchanged (False: only their grads are zeroed)
+    revision_r: float = 0.2        # CURE: probability of a revision update per step (decayed in the second half)
+    revision_d: float = 0.999      # CURE: the revision decay d
+    cure_warmup: int | None = None # CURE_Eff: clean epochs before CURE (None: epochs // 5)
+    update_stages: str | None = None  # at_ft (CURE Sec. 3): the units trained, e.g. '23' (None: all)
+    reinit: bool = False           # at_ft: re-initialise the trained units first
+
 
 # %% ../nbs/11_configs.ipynb #03b51011
 @dataclass
-class RunConfig:
+class RunConfig(MethodFields):
     "Everything that defines one training + evaluation run; every field is checked when the config is made."
     dataset: str = 'digits'        # a name from `advcourse.data.DATASETS`
     model: str = 'digits_resnet'   # a name from `advcourse.models.MODELS`
@@ -108,11 +143,9 @@ class RunConfig:
     eps_warmup: int = 0            # epochs of linear ε warm-up of the training attack (0: none; chapter 06)
     train_eps: float | None = None # the training attack's radius (None: eps); evaluation stays at eps
     auto_balance: bool = True      # AR-AT's auto-balance of α, β (False: α = β = 1, an ablation)
-    rgkd_lambda: float = 50.0      # ARREST's λ, the weight of RGKD (Sec. 5.2)
-    replay_phi: float | None = 30.0  # ARREST's noisy-replay angle φ in degrees, τ = 1 − cos φ (None: no replay)
-    replay_frac: float = 0.5       # ARREST: noisy replay in this first fraction of AFT (the paper: 10 of 20 epochs)
-    aft_epochs: int | None = None  # ARREST's AFT epochs after `epochs` of standard training (None: epochs // 5)
     autoattack: int = 0            # after training, AutoAttack (standard) on the first N test images (0: off)
+    track_best: int = 0            # PGD-20 on the first N test images each epoch; the best epoch is kept (0: off)
+    weight_decay: float | None = None  # SGD's weight decay (None: the method's default; 5e-4 unless it sets one)
     def __post_init__(self):
         for k, (ok, want) in _CHECKS.items():
             v = getattr(self, k)
@@ -128,6 +161,8 @@ def resolved(self:RunConfig)->RunConfig:
                                attack_bn_mode=pick('attack_bn_mode') or 'eval',
                                gamma=pick('gamma'), multi_level=pick('multi_level'),
                                aft_epochs=pick('aft_epochs') if 'aft_epochs' in d else None,   # ARREST only
+                               **{k: pick(k) if k in d else None                                 # CURE only
+                                  for k in ('cure_gamma', 'rgp_p', 'rgp_alpha', 'cure_warmup', 'weight_decay')},
                                train_eps=None if self.train_eps == self.eps else self.train_eps)
 
 def default_gamma(method:str, # a name from `METHODS`
@@ -156,7 +191,9 @@ def attack(self:RunConfig)->PGD:
 _UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
 # fields added later, with their defaults: hashed only when set otherwise, so cached run folders keep their names
 _ADDED = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in
-          ('eps_warmup', 'train_eps', 'auto_balance', 'rgkd_lambda', 'replay_phi', 'replay_frac', 'aft_epochs')}
+          ('eps_warmup', 'train_eps', 'auto_balance', 'rgkd_lambda', 'replay_phi', 'replay_frac', 'aft_epochs',
+           'cure_beta', 'cure_gamma', 'rgp_p', 'rgp_alpha', 'rgp_signed', 'rgp_layers', 'rgp_exact', 'revision_r',
+           'revision_d', 'cure_warmup', 'update_stages', 'reinit', 'track_best', 'weight_decay')}
 
 @patch(as_prop=True)
 def name(self:RunConfig)->str:

@@ -1,4 +1,4 @@
-"""Seconds per training step of ST, AT (PGD-10), TRADES, the invariance ladder V0-V3, AR-AT and ARREST, on the digits model
+"""Seconds per training step of ST, AT (PGD-10), TRADES, the invariance ladder V0-V3, AR-AT, ARREST and CURE, on the digits model
 and on CIFAR-shaped ResNet-18 batches (synthetic tensors), as ratios to AT measured in the same run; and this
 project's PGD against torchattacks.PGD on the same batch (if installed: `pip install --no-deps torchattacks`).
 Not a test: it prints measurements.
@@ -14,6 +14,8 @@ from advcourse.data import dataset_info
 from advcourse.learner import sgd
 from advcourse.losses import at_loss, st_loss, trades_loss, trades_attack, ladder_objective, ARAT
 from advcourse.losses.arrest import ARREST
+from advcourse.losses.cure import CURE, RGPMaskCB, RevisionCB
+from types import SimpleNamespace
 from advcourse.splitbn import convert_split_bn
 from advcourse.models import get_model
 
@@ -29,6 +31,17 @@ def time_it(fn, dev, reps, warmup=1):
 def step_fn(model, opt, objective, x, y):
     def f():
         loss, _ = objective(model, x, y); loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+    return f
+
+def cure_step_fn(model, opt, obj, x, y):
+    "A whole CURE step: objective with RGP scores, backward, mask, step, restore the masked weights, revision (r = 1)."
+    mask, rev = RGPMaskCB(30.), RevisionCB(r=1.)
+    learn = SimpleNamespace(objective=obj, model=model, log={}, epoch=0, n_epochs=1)
+    mask.before_epoch(learn); rev.before_epoch(learn)
+    def f():
+        loss, _ = obj(model, x, y); loss.backward()
+        mask.after_backward(learn); opt.step(); mask.after_step(learn); rev.after_step(learn)
+        opt.zero_grad(set_to_none=True)
     return f
 
 def _model(name, ds, dev, split=False):
@@ -50,6 +63,7 @@ def bench(name, ds, shape, eps, args, dev):
         if method == 'ARREST':   # the worst case: replay's student forward is timed, but τ ≈ 2 replays nothing, so
             # every example is attacked (a replayed example skips PGD: real steps with replay are cheaper)
             return ARREST(model, attack=PGD(eps=eps, bn_mode='eval'), lam=50., phi=179.).to(dev)
+        if method == 'CURE': return CURE(model, attack=trades_attack(eps), alpha=0.1).to(dev)   # TRADES' attack
         return ladder_objective(model, method, eps, input_shape=info.shape, attack_bn_mode='eval').to(dev)
     res = {}
     for method in args.methods.split(','):
@@ -57,11 +71,13 @@ def bench(name, ds, shape, eps, args, dev):
         obj = objective(method, model)
         params = [p for p in list(model.parameters()) + (list(obj.parameters()) if isinstance(obj, torch.nn.Module) else [])
                   if p.requires_grad]
-        res[method] = time_it(step_fn(model, sgd(params, 0.01), obj, x, y), dev, args.reps)
+        step = cure_step_fn if method == 'CURE' else step_fn
+        res[method] = time_it(step(model, sgd(params, 0.01), obj, x, y), dev, args.reps)
     at = res.get('AT')
     print(f"{name} batch {args.batch} (all attacks in eval mode, so only the objectives differ):")
     for m, t in res.items():
-        print(f"  {m:7s} {t*1e3:9.1f} ms/step" + (f"   ÷ AT = {t/at:.2f}" if at else ''))
+        print(f"  {m:7s} {t*1e3:9.1f} ms/step" + (f"   ÷ AT = {t/at:.2f}" if at else '')
+              + (f"   ÷ TRADES = {t/res['TRADES']:.2f}" if m == 'CURE' and 'TRADES' in res else ''))
     model = _model(name, ds, dev)
     try:
         import torchattacks
@@ -77,8 +93,8 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None); p.add_argument('--reps', type=int, default=5)
     p.add_argument('--batch', type=int, default=128); p.add_argument('--skip-resnet', action='store_true')
-    p.add_argument('--methods', default='ST,AT,TRADES,V0,V1,V2,V3,AR-AT,ARREST',
-                   help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT, ARREST')
+    p.add_argument('--methods', default='ST,AT,TRADES,V0,V1,V2,V3,AR-AT,ARREST,CURE',
+                   help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT, ARREST, CURE')
     args = p.parse_args()
     dev = default_device(args.device)
     print(f'device: {dev} ({torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} CPU threads"}), torch {torch.__version__}')

@@ -35,7 +35,9 @@ BAD = {'dataset': 'mnist', 'model': 'vgg', 'method': 'madry', 'epochs': 0, 'batc
        'trades_beta': -1., 'gamma': 'abc', 'multi_level': 'yes', 'diagnostics': None, 'eval_n': 0, 'n_train': 0,
        'amp': 'fp8', 'device': 'gpu', 'seed': -1, 'autoattack': -5, 'eps_warmup': -1,
        'train_eps': -0.1, 'auto_balance': 'yes', 'rgkd_lambda': -1., 'replay_phi': 180., 'replay_frac': 1.5,
-       'aft_epochs': 0}
+       'aft_epochs': 0, 'cure_beta': -1., 'cure_gamma': -0.5, 'rgp_p': 100., 'rgp_alpha': 1.5, 'rgp_signed': 'no',
+       'rgp_layers': 'middle', 'rgp_exact': 1, 'revision_r': 1.2, 'revision_d': 1., 'cure_warmup': -1,
+       'update_stages': 'U-23', 'reinit': 'yes', 'track_best': -1, 'weight_decay': -5e-4}
 
 def test_every_field_has_a_bad_value_here():
     assert set(BAD) == {f.name for f in dataclasses.fields(RunConfig)}

@@ -4,3 +4,4 @@ from .trades import *
 from .invariance import *
 from .arat import *
 from .arrest import *
+from .cure import *
