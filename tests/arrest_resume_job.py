@@ -4,27 +4,18 @@ Standard pretraining (cached in OUT) then 4 AFT epochs of ARREST on 256 digits; 
 sends itself SIGKILL at the start of that AFT epoch (a real kill). At the end it saves the student's state_dict to
 OUT/final.pt.
 """
-import os, signal, sys
+import os, sys
 import torch
 torch.set_num_threads(1)
 import advcourse.losses.arrest as arrest
 from advcourse.cli import load_run, run
 from advcourse.configs import get_config
-from advcourse.learner import Callback
+from killer import killing
 
 out = sys.argv[1]
 kill_at = int(sys.argv[2]) if len(sys.argv) > 2 else None
 
-class Kill(Callback):
-    def before_epoch(self, learn):
-        if learn.epoch == kill_at: os.kill(os.getpid(), signal.SIGKILL)
-
-build = arrest.arrest_method
-def with_kill(cfg, model, info):
-    obj, cbs = build(cfg, model, info)
-    return obj, cbs + [Kill()]
-for k in ('defaults', 'pretrain', 'epochs'): setattr(with_kill, k, getattr(build, k))
-arrest.arrest_method = with_kill          # the runner looks the builder up by name at run time
+arrest.arrest_method = killing(arrest.arrest_method, kill_at)   # the runner looks the builder up by name at run time
 
 cfg = get_config('digits', method='arrest', epochs=3, aft_epochs=4, n_train=256, batch_size=64, steps=3, eval_n=64)
 run(cfg, out=out, progress=False)

@@ -4,28 +4,19 @@ Standard pretraining (cached in OUT) then 4 epochs of CURE on 256 digits with a 
 happen often); with KILL_AT_EPOCH the process sends itself SIGKILL at the start of that epoch (a real kill). At the
 end it saves the model's and the revision model's state_dicts to OUT/final.pt.
 """
-import os, signal, sys
+import os, sys
 import torch
 torch.set_num_threads(1)
 import advcourse.losses.cure as cure
 from advcourse.cli import run
 from advcourse.configs import get_config
 from advcourse.core import load_checkpoint
-from advcourse.learner import Callback
+from killer import killing
 
 out = sys.argv[1]
 kill_at = int(sys.argv[2]) if len(sys.argv) > 2 else None
 
-class Kill(Callback):
-    def before_epoch(self, learn):
-        if learn.epoch == kill_at: os.kill(os.getpid(), signal.SIGKILL)
-
-build = cure.cure_method
-def with_kill(cfg, model, info):
-    obj, cbs = build(cfg, model, info)
-    return obj, cbs + [Kill()]
-for k in ('defaults', 'pretrain'): setattr(with_kill, k, getattr(build, k))
-cure.cure_method = with_kill              # the runner looks the builder up by name at run time
+cure.cure_method = killing(cure.cure_method, kill_at)   # the runner looks the builder up by name at run time
 
 cfg = get_config('digits', method='cure', epochs=4, n_train=256, batch_size=64, steps=3, eval_n=64, revision_r=0.5)
 run(cfg, out=out, progress=False)
