@@ -5,14 +5,13 @@
 # %% ../nbs/12_cli.ipynb #71018af0
 from __future__ import annotations
 import argparse, csv, dataclasses, importlib, json, math, sys
-from functools import partial
 from pathlib import Path
 import torch
 from .configs import METHODS, PRESETS, RunConfig, build, get_config, method_builder
 from .core import atomic_save, default_device, load_checkpoint, set_seed
 from .data import DATASETS, DataLoaders, DownloadError, TensorLoader, dataset_info, get_dls
 from .evaluate import AutoAttackEval, evaluate, pgd20
-from .learner import Callback, DeviceCB, Learner, MixedPrecisionCB, ProgressCB, sgd, train_learner
+from .learner import Callback, DeviceCB, Learner, MixedPrecisionCB, ProgressCB, train_learner
 from .losses.at import EpsWarmupCB
 from .models import MODELS, get_model
 from .splitbn import convert_split_bn
@@ -89,10 +88,8 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
     if cfg.track_best: cbs.append(BestRobustCB(d / 'best.pt', cfg.eps, cfg.norm, cfg.track_best))
     if progress: cbs.append(ProgressCB(plot=False))
-    wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay   # the papers' SGD, unless the method sets one
     learn = train_learner(model, dls, obj, epochs, lr=cfg.lr, device=dev, cbs=cbs, progress=False, log=d / 'log.csv',
-                          checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs,
-                          opt_func=partial(sgd, weight_decay=wd))
+                          checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs, opt_func=cfg.opt_func())
     res = {**_evaluate(cfg, model, dls, dev, progress), 'epochs': epochs,
            'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev),
            'threads': torch.get_num_threads()}
@@ -123,8 +120,7 @@ def dry_run(cfg:RunConfig, # any config; resolved here
     before = [p.detach().clone() for p in model.parameters()]
     obj, cbs = build(dataclasses.replace(cfg, steps=min(cfg.steps, 1)), model, info)
     if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))
-    wd = 5e-4 if cfg.weight_decay is None else cfg.weight_decay
-    learn = Learner(model, dls, obj, lr=cfg.lr, cbs=[DeviceCB('cpu')] + cbs, opt_func=partial(sgd, weight_decay=wd))
+    learn = Learner(model, dls, obj, lr=cfg.lr, cbs=[DeviceCB('cpu')] + cbs, opt_func=cfg.opt_func())
     learn.fit(1)
     loss = learn.history[-1]['train_loss']
     if not math.isfinite(loss): raise RuntimeError(f"dry run of {cfg.method} on {cfg.model}: loss is {loss}")

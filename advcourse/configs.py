@@ -8,8 +8,10 @@ import dataclasses, difflib, hashlib, importlib, math, numbers
 from dataclasses import dataclass, asdict
 import torch
 from fastcore.basics import patch
+from functools import partial
 from .attacks import PGD, step_size
 from .data import DATASETS
+from .learner import sgd
 from .models import MODELS
 
 
@@ -182,6 +184,11 @@ def bn_mode(self:RunConfig)->str:
     return self.resolved().attack_bn_mode
 
 @patch
+def opt_func(self:RunConfig):
+    "The run's optimiser: the papers' SGD (`learner.sgd`), with the config's `weight_decay` when one is set."
+    return sgd if self.weight_decay is None else partial(sgd, weight_decay=self.weight_decay)
+
+@patch
 def attack(self:RunConfig)->PGD:
     "The training attack (the resolved α, steps, norm and BN mode), built here and only here."
     c = self.resolved()
@@ -191,9 +198,8 @@ def attack(self:RunConfig)->PGD:
 _UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
 # fields added later, with their defaults: hashed only when set otherwise, so cached run folders keep their names
 _ADDED = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in
-          ('eps_warmup', 'train_eps', 'auto_balance', 'rgkd_lambda', 'replay_phi', 'replay_frac', 'aft_epochs',
-           'cure_beta', 'cure_gamma', 'rgp_p', 'rgp_alpha', 'rgp_signed', 'rgp_layers', 'rgp_exact', 'revision_r',
-           'revision_d', 'cure_warmup', 'update_stages', 'reinit', 'track_best', 'weight_decay')}
+          ('eps_warmup', 'train_eps', 'auto_balance', 'track_best', 'weight_decay',
+           *(m.name for m in dataclasses.fields(MethodFields)))}
 
 @patch(as_prop=True)
 def name(self:RunConfig)->str:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..core import switch_mode
 from ..learner import Callback
 from ..models import capture, _modules
-from ..configs import RunConfig
+from ..configs import MethodFields, RunConfig
 
 # %% auto #0
 __all__ = ['angular_distance', 'replay_threshold', 'representation', 'uniform_noise', 'replay_mask', 'arrest_inputs',
@@ -161,11 +161,11 @@ class NoisyReplayCB(Callback):
         learn.log['replay'] = int(obj.replay)
 
 # %% ../../nbs/19_arrest.ipynb #d4c11540
-_ARREST_FIELDS = ('rgkd_lambda', 'replay_phi', 'replay_frac', 'aft_epochs')
-
 def pretrain_config(cfg:RunConfig)->RunConfig:
-    "The standard run ARREST starts from: `cfg` as method 'st', ARREST's fields at their defaults (the main job's ST)."
-    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in _ARREST_FIELDS}
+    """The standard run a method starts from: `cfg` as method 'st', every `MethodFields` field, `track_best` and
+    `weight_decay` at their defaults — the main job's ST run."""
+    reset = [f.name for f in dataclasses.fields(MethodFields)] + ['track_best', 'weight_decay']
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in reset}
     return dataclasses.replace(cfg, method='st', **defaults).resolved()
 
 def arrest_method(cfg, model, info):

@@ -4,21 +4,19 @@
 
 # %% ../../nbs/20_cure.ipynb #55e526c9
 from __future__ import annotations
-import copy, dataclasses, math
+import copy, math
 from functools import partial
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ..learner import Callback
-from ..configs import RunConfig
 from .at import at_loss
 from .trades import trades_attack, trades_kl
-from .arrest import pretrain_config as _st_config
+from .arrest import pretrain_config
 
 # %% auto #0
-__all__ = ['CURE_DEFAULTS', 'stage_units', 'freeze_units', 'pretrain_config', 'at_ft_method', 'rgp_names', 'rgp_scores',
-           'rgp_masks', 'RGPMaskCB', 'revision_update', 'RevisionCB', 'CleanWarmupCB', 'cure_loss', 'CURE',
-           'cure_method', 'cure_eff_method']
+__all__ = ['CURE_DEFAULTS', 'stage_units', 'freeze_units', 'at_ft_method', 'rgp_names', 'rgp_scores', 'rgp_masks', 'RGPMaskCB',
+           'revision_update', 'RevisionCB', 'CleanWarmupCB', 'cure_loss', 'CURE', 'cure_method', 'cure_eff_method']
 
 # %% ../../nbs/20_cure.ipynb #13eab27e
 def stage_units(model:nn.Module, # a `ResNet` or `PreActNet` of chapter 02 (stages `layer1..`, head `fc`)
@@ -51,14 +49,6 @@ def freeze_units(model:nn.Module, # the standard-trained network (changed in pla
     return model
 
 # %% ../../nbs/20_cure.ipynb #8f2f4da7
-_FIELDS = ('cure_beta', 'cure_gamma', 'rgp_p', 'rgp_alpha', 'rgp_signed', 'rgp_layers', 'rgp_exact', 'revision_r',
-           'revision_d', 'cure_warmup', 'update_stages', 'reinit', 'track_best', 'weight_decay')
-
-def pretrain_config(cfg:RunConfig)->RunConfig:
-    "The standard run CURE starts from: `cfg` as method 'st' with every CURE and ARREST field at its default."
-    d = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in _FIELDS}
-    return _st_config(dataclasses.replace(cfg, **d))
-
 def at_ft_method(cfg, model, info):
     "AT fine-tuned from the standard model, only the units in `cfg.update_stages` trained (CURE Sec. 3's U-b)."
     freeze_units(model, cfg.update_stages, cfg.reinit)
