@@ -80,6 +80,15 @@ def _project_step(x, delta, g, eps, alpha, norm):
         delta = delta * (eps / (_l2(delta) + 1e-12)).clamp(max=1)
     return (x + delta).clamp(0, 1) - x
 
+# %% ../nbs/03_attacks.ipynb #b6b96454
+def _ascent(model, x, y, delta, steps, eps, alpha, norm, loss, p_clean):
+    "`steps` projected ascent steps from `delta`: only device work, no host sync (tested in Checks below)."
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        g, = torch.autograd.grad(attack_loss(model(x + delta), y, loss, p_clean), delta)
+        with torch.no_grad(): delta = _project_step(x, delta, g, eps, alpha, norm)
+    return delta
+
 # %% ../nbs/03_attacks.ipynb #6fadd0c5
 def pgd(model:nn.Module, # maps images in [0,1] to logits
         x:torch.Tensor, # clean images in [0,1]
@@ -101,10 +110,7 @@ def pgd(model:nn.Module, # maps images in [0,1] to logits
         if loss == 'kl':
             with torch.no_grad(): p_clean = F.softmax(model(x), 1)
         delta = _random_start(x, eps, norm, random_start, seed)
-        for _ in range(int(steps)):
-            delta.requires_grad_(True)
-            g, = torch.autograd.grad(attack_loss(model(x + delta), y, loss, p_clean), delta)
-            with torch.no_grad(): delta = _project_step(x, delta, g, eps, alpha, norm)
+        delta = _ascent(model, x, y, delta, int(steps), eps, alpha, norm, loss, p_clean)
     return (x + delta).detach()
 
 # %% ../nbs/03_attacks.ipynb #3f2ec7e9

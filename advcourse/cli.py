@@ -4,7 +4,8 @@
 
 # %% ../nbs/12_cli.ipynb #71018af0
 from __future__ import annotations
-import argparse, csv, dataclasses, importlib, json, math, sys
+import argparse, csv, dataclasses, importlib, json, math, os, sys
+from contextlib import nullcontext
 from pathlib import Path
 import torch
 from .configs import METHODS, PRESETS, RunConfig, build, get_config, method_builder
@@ -18,26 +19,36 @@ from .splitbn import convert_split_bn
 
 
 # %% auto #0
-__all__ = ['DIAGNOSTICS', 'BestRobustCB', 'run', 'dry_run', 'load_run', 'format_table', 'seed_table', 'write_plot', 'cli', 'main']
+__all__ = ['DIAGNOSTICS', 'DISTRIBUTED', 'BestRobustCB', 'run', 'dry_run', 'load_run', 'format_table', 'seed_table', 'write_plot',
+           'cli', 'main']
 
 # %% ../nbs/12_cli.ipynb #d28d7130
 DIAGNOSTICS = 'advcourse.diagnostics:diagnostic_cbs'   # the probes of chapters 14-16, imported when a run asks
+DISTRIBUTED = 'advcourse.distributed:DistributedRun'   # chapter 23: multi-process training, imported under torchrun
 
 def _diagnostic_cbs(cfg, model, dls, obj)->list:
     module, name = DIAGNOSTICS.split(':')
     return getattr(importlib.import_module(module), name)(cfg, model, dls, obj)
 
+def _distributed():
+    "Chapter 23's `DistributedRun` under `torchrun` with 2 or more processes (WORLD_SIZE > 1); None otherwise."
+    if int(os.environ.get('WORLD_SIZE', '1')) < 2: return None
+    module, name = DISTRIBUTED.split(':')
+    return getattr(importlib.import_module(module), name)()
+
 class BestRobustCB(Callback):
     "Each epoch, seeded PGD-20 on the first `n` test images; the best epoch's weights are saved to `path` (atomic)."
     order = 40                                       # before the CSV log and the checkpoint: both see the new value
-    def __init__(self, path, eps:float, norm:str='Linf', n:int|None=None):
+    def __init__(self, path, eps:float, norm:str='Linf', n:int|None=None,
+                 save:bool=True): # write `path` (False: the other ranks of a multi-process run)
         self.path, self.eps, self.norm, self.n, self.best, self.best_epoch = Path(path), eps, norm, n, -1., -1
+        self.save = save
     def after_epoch(self, learn):
         acc = evaluate(learn.model, learn.dls.valid, attacks={'pgd20': pgd20(self.eps, self.norm)}, n=self.n)['pgd20']
         learn.log['valid_pgd20'] = acc
         if acc > self.best:
             self.best, self.best_epoch = acc, learn.epoch
-            atomic_save(learn.model.state_dict(), self.path)
+            if self.save: atomic_save(learn.model.state_dict(), self.path)
     def state_dict(self): return {'best': self.best, 'best_epoch': self.best_epoch}
     def load_state_dict(self, sd): self.best, self.best_epoch = sd['best'], sd['best_epoch']
 
@@ -54,6 +65,21 @@ def _evaluate(cfg, model, dls, dev, progress)->dict:
         res.update(aa=aa['aa'], n_aa=aa['n'])
     return res
 
+def _place(cfg, ddp, dls):
+    "`(device, writes, dls)`; under torchrun (`ddp`): this rank's device, rank 0 writes, and rank 0 loads data first."
+    dev = default_device(cfg.device) if ddp is None else ddp.device(cfg.device)
+    if dls is None:
+        with ddp.main_first() if ddp else nullcontext():
+            dls = get_dls(cfg.dataset, cfg.batch_size, n_train=cfg.n_train, device=dev)
+    return dev, ddp is None or ddp.main, dls
+
+def _write(res:dict, path, ddp)->dict:
+    "Write `res` to `path` (rank 0 alone under torchrun: every rank evaluated the same weights the same way)."
+    if ddp: res['world_size'] = ddp.env.world_size
+    if ddp is None or ddp.main: Path(path).write_text(json.dumps(res, indent=1))
+    if ddp: ddp.barrier()                                      # the next run may read this one's files
+    return res
+
 def _stored(cfg, out)->dict|None:
     "A finished run's `result.json` if it has every column `cfg` asks for (AutoAttack, the best epoch), else None."
     p = Path(out) / cfg.name / 'result.json'
@@ -66,6 +92,7 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
         out:str|Path='runs', # folder with one sub-folder per run
         progress:bool=True, # progress bars (and AutoAttack's log)
         reuse:bool=False, # return a finished run's `result.json` as it is (no re-evaluation) when it has every column
+        dls=None, # the data to train and evaluate on (None: `get_dls` of the config; a test passes fake data)
        )->dict:
     "Train `cfg` (resuming from `out/<name>/ckpt.pt` if present), evaluate it, write `result.json`; return the row."
     cfg = cfg.resolved()
@@ -73,23 +100,26 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     builder = method_builder(cfg.method)
     pre = builder.pretrain(cfg) if hasattr(builder, 'pretrain') else None    # e.g. ARREST: a standard run first
     if pre is not None and not (Path(out) / pre.name / 'result.json').exists():
-        run(pre, out, progress)                                # trained (and evaluated) once, only read after that
-    d = Path(out) / cfg.name
+        run(pre, out, progress, dls=dls)                       # trained (and evaluated) once, only read after that
+    d, ddp = Path(out) / cfg.name, _distributed()             # ddp: None unless under torchrun (chapter 23)
     d.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
-    dev = default_device(cfg.device)
-    dls = get_dls(cfg.dataset, cfg.batch_size, n_train=cfg.n_train, device=dev)
+    dev, main, dls = _place(cfg, ddp, dls)
+    progress = progress and main                              # rank 0 alone prints and writes
     model = get_model(cfg.model, dls.info)
     if pre is not None: model.load_state_dict(load_run(pre, out).state_dict())   # start from its weights
     obj, cbs = build(cfg, model, dls.info)                     # the method's own wiring
+    if ddp: dls, cbs = ddp.prepare(cfg, model, obj, dls, dev), cbs + [ddp.callback()]   # batch_size stays global
+    if cfg.compile: model.compile()                            # in place: the state dict keeps its keys
     epochs = builder.epochs(cfg) if hasattr(builder, 'epochs') else cfg.epochs
     if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))   # a no-op for objectives without attack
     if cfg.diagnostics: cbs += _diagnostic_cbs(cfg, model, dls, obj)
     if cfg.amp: cbs.append(MixedPrecisionCB(cfg.amp))
-    if cfg.track_best: cbs.append(BestRobustCB(d / 'best.pt', cfg.eps, cfg.norm, cfg.track_best))
+    if cfg.track_best: cbs.append(BestRobustCB(d / 'best.pt', cfg.eps, cfg.norm, cfg.track_best, save=main))
     if progress: cbs.append(ProgressCB(plot=False))
     learn = train_learner(model, dls, obj, epochs, lr=cfg.lr, device=dev, cbs=cbs, progress=False, log=d / 'log.csv',
-                          checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs, opt_func=cfg.opt_func())
+                          checkpoint=d / 'ckpt.pt', warmup_epochs=cfg.warmup_epochs, opt_func=cfg.opt_func(),
+                          milestones=cfg.lr_drops, main=main)   # under torchrun all ranks leave it together
     res = {**_evaluate(cfg, model, dls, dev, progress), 'epochs': epochs,
            'train_s': round(sum(r.get('time', 0) for r in learn.history), 1), 'device': str(dev),
            'threads': torch.get_num_threads()}
@@ -101,8 +131,7 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
     if gc: res['grad_cos'] = sum(gc) / len(gc)     # mean over epochs, as the paper's Tab. 15 column
     if pre is not None: res['pretrain'] = pre.name
     res['config'] = dataclasses.asdict(cfg)
-    (d / 'result.json').write_text(json.dumps(res, indent=1))
-    return res
+    return _write(res, d / 'result.json', ddp)
 
 
 # %% ../nbs/12_cli.ipynb #8b0af5d6
@@ -118,7 +147,8 @@ def dry_run(cfg:RunConfig, # any config; resolved here
     dls = DataLoaders(TensorLoader(x, y, batch), TensorLoader(x[:batch], y[:batch], batch), info)
     model = get_model(cfg.model, info)
     before = [p.detach().clone() for p in model.parameters()]
-    obj, cbs = build(dataclasses.replace(cfg, steps=min(cfg.steps, 1)), model, info)
+    quick = {'steps': min(cfg.steps, 1)} | ({'swa_start': 0, 'swa_every': 1} if cfg.swa_start is not None else {})
+    obj, cbs = build(dataclasses.replace(cfg, **quick), model, info)   # a 1-step attack; SWA from the first step
     if cfg.eps_warmup: cbs.append(EpsWarmupCB(cfg.attack_eps, cfg.eps_warmup))
     learn = Learner(model, dls, obj, lr=cfg.lr, cbs=[DeviceCB('cpu')] + cbs, opt_func=cfg.opt_func())
     learn.fit(1)
@@ -223,12 +253,16 @@ def _parser():
                    'random data of its shape on the CPU; no data, nothing written')
     return p
 
+# %% ../nbs/12_cli.ipynb #5a6373ec
 def _convert(k, v:str):
     "The value of `--set k=v` as field `k`'s type; one that does not parse is a `ValueError` naming it."
     f = {f.name: f for f in dataclasses.fields(RunConfig)}.get(k)
     if f is None: return v   # get_config reports the unknown key
     t = str(f.type)
     if v.lower() == 'none': return None
+    if 'tuple' in t:
+        try: return tuple(float(s) for s in v.split(','))
+        except ValueError: raise ValueError(f"{k} must be comma-separated numbers, got {k}={v!r}") from None
     if 'bool' in t:
         if v.lower() not in ('true', 'false', '1', '0'): raise ValueError(f"{k} must be true or false, got {k}={v!r}")
         return v.lower() in ('true', '1')
@@ -250,8 +284,11 @@ def _configs(a)->list[RunConfig]:
         over[k] = _convert(k, v)
     try: seeds = [int(s) for s in a.seeds.split(',')] if a.seeds else [None]
     except ValueError: raise ValueError(f"--seeds expects comma-separated integers, got {a.seeds!r}") from None
-    return [get_config(a.preset, method=m.strip(), **over, **({} if s is None else {'seed': s}))
+    cfgs = [get_config(a.preset, method=m.strip(), **over, **({} if s is None else {'seed': s}))
             for m in a.methods.split(',') for s in seeds]
+    if not a.dry_run:                                         # a GPU-only device on a machine without one
+        for c in cfgs: default_device(c.device)
+    return cfgs
 
 def cli(argv=None)->list[dict]:
     "Run the command line `argv` (default: `sys.argv[1:]`) and return the result rows; bad input exits with one line."
@@ -261,6 +298,7 @@ def cli(argv=None)->list[dict]:
     if a.dry_run: return [_dry(c) for c in cfgs]
     try: rows = [run(c, a.out, progress=not a.quiet) for c in cfgs]
     except DownloadError as e: raise SystemExit(f'advcourse: error: {e}') from None
+    if int(os.environ.get('RANK', '0')) != 0: return rows   # under torchrun, rank 0 alone writes and prints
     out = Path(a.out)
     keys = list(dict.fromkeys(k for r in rows for k in r if k != 'config'))
     with open(out / 'results.csv', 'w', newline='') as f:
@@ -271,6 +309,7 @@ def cli(argv=None)->list[dict]:
     print(f"wrote {out/'results.csv'} and {write_plot(rows, out / 'tradeoff.png')}")
     return rows
 
+# %% ../nbs/12_cli.ipynb #d1e2f3a4
 def _dry(cfg)->dict:
     "Print `cfg`'s resolved fields, dry-run it, print the outcome."
     print(f"{cfg.name}:\n" + '\n'.join(f"  {k} = {v!r}" for k, v in dataclasses.asdict(cfg).items()))

@@ -16,7 +16,8 @@ from .models import MODELS
 
 
 # %% auto #0
-__all__ = ['GAMMA', 'METHODS', 'PRESETS', 'method_builder', 'MethodFields', 'RunConfig', 'default_gamma', 'build', 'get_config']
+__all__ = ['GAMMA', 'METHODS', 'SWA', 'PRESETS', 'PAPER_METHODS', 'method_builder', 'MethodFields', 'RunConfig', 'default_gamma',
+           'build', 'get_config']
 
 # %% ../nbs/11_configs.ipynb #6fd488ef
 GAMMA = {                    # model: (AR-AT, the ladder V0-V3 and its switches)
@@ -34,6 +35,7 @@ METHODS = {   # method: 'module:builder'; a builder maps (cfg, model, info) to (
     **{m: 'advcourse.losses.invariance:ladder_method'      # chapter 13; used in 13-17
        for m in ('v0', 'v1', 'v2', 'v3', 'reverse', 'splitbn_only', 'stopgrad_splitbn', 'asym_trades')},
     'arat': 'advcourse.losses.arat:arat_method',           # chapter 17
+    'arat_swa': 'advcourse.swa:arat_swa_method',           # chapter 21: AR-AT + stochastic weight averaging
     'arrest': 'advcourse.losses.arrest:arrest_method',     # chapter 19
     'cure': 'advcourse.losses.cure:cure_method',           # chapter 20
     'cure_eff': 'advcourse.losses.cure:cure_eff_method',   # chapter 20: no pretrained model
@@ -62,6 +64,7 @@ def _device(v):
     try: return isinstance(v, str) and bool(torch.device(v).type)
     except RuntimeError: return False      # torch's message for an unknown device string
 
+# %% ../nbs/11_configs.ipynb #c9d0e1f2
 _CHECKS = {   # field: (test, what the field must be)
     'dataset': (_one_of(*DATASETS), f"one of {', '.join(DATASETS)}"),
     'model': (_one_of(*MODELS), f"one of {', '.join(MODELS)}"),
@@ -93,6 +96,12 @@ _CHECKS = {   # field: (test, what the field must be)
     'update_stages': (_opt(lambda v: isinstance(v, str) and v.isdigit()), "None or digits naming units, e.g. '23'"),
     'reinit': (_bool, 'True or False'), 'track_best': (_int(0), 'an integer >= 0 (0: off)'),
     'weight_decay': (_opt(_num(0)), 'None or a finite number >= 0'),
+    'pretrain_epochs': (_opt(_int(1)), 'None or an integer >= 1'),
+    'swa_start': (_opt(_int(0)), 'None or an integer >= 0 (an epoch, from 0)'),
+    'swa_every': (_int(1), 'an integer >= 1'),
+    'lr_drops': (lambda v: isinstance(v, tuple) and all(_num(0, strict=True)(m) and m <= 1 for m in v)
+                 and list(v) == sorted(v), 'a sorted tuple of fractions in (0, 1], e.g. (0.75, 0.9)'),
+    'compile': (_bool, 'True or False'), 'sync_bn': (_bool, 'True or False'),
 }
 
 # %% ../nbs/11_configs.ipynb #34dfd623
@@ -115,6 +124,9 @@ class MethodFields:
     cure_warmup: int | None = None # CURE_Eff: clean epochs before CURE (None: epochs // 5)
     update_stages: str | None = None  # at_ft (CURE Sec. 3): the units trained, e.g. '23' (None: all)
     reinit: bool = False           # at_ft: re-initialise the trained units first
+    pretrain_epochs: int | None = None  # ARREST, CURE, at_ft: epochs of the standard run they start from (None: epochs)
+    swa_start: int | None = None   # SWA: average the weights from this epoch on, from 0 (None: off; chapter 21)
+    swa_every: int = 500           # SWA: one average every this many iterations (the official AR-AT code: 500)
 
 
 # %% ../nbs/11_configs.ipynb #03b51011
@@ -148,6 +160,9 @@ class RunConfig(MethodFields):
     autoattack: int = 0            # after training, AutoAttack (standard) on the first N test images (0: off)
     track_best: int = 0            # PGD-20 on the first N test images each epoch; the best epoch is kept (0: off)
     weight_decay: float | None = None  # SGD's weight decay (None: the method's default; 5e-4 unless it sets one)
+    lr_drops: tuple = (0.75, 0.9)  # fractions of the run where the LR is divided by 10 (epochs 75, 90 of 100)
+    compile: bool = False          # `torch.compile` the model (a speed option: the same numbers, faster on a GPU)
+    sync_bn: bool = False          # under `torchrun`: BatchNorm statistics over every rank's batch (SyncBatchNorm)
     def __post_init__(self):
         for k, (ok, want) in _CHECKS.items():
             v = getattr(self, k)
@@ -163,8 +178,9 @@ def resolved(self:RunConfig)->RunConfig:
                                attack_bn_mode=pick('attack_bn_mode') or 'eval',
                                gamma=pick('gamma'), multi_level=pick('multi_level'),
                                aft_epochs=pick('aft_epochs') if 'aft_epochs' in d else None,   # ARREST only
+                               swa_start=pick('swa_start'), weight_decay=pick('weight_decay'),   # any method
                                **{k: pick(k) if k in d else None                                 # CURE only
-                                  for k in ('cure_gamma', 'rgp_p', 'rgp_alpha', 'cure_warmup', 'weight_decay')},
+                                  for k in ('cure_gamma', 'rgp_p', 'rgp_alpha', 'cure_warmup')},
                                train_eps=None if self.train_eps == self.eps else self.train_eps)
 
 def default_gamma(method:str, # a name from `METHODS`
@@ -195,10 +211,10 @@ def attack(self:RunConfig)->PGD:
     return PGD(eps=c.attack_eps, alpha=c.alpha, steps=c.steps, norm=c.norm, bn_mode=c.attack_bn_mode)
 
 # %% ../nbs/11_configs.ipynb #c2f6382c
-_UNHASHED = ('device', 'eval_n', 'autoattack')     # fields that do not change training
+_UNHASHED = ('device', 'eval_n', 'autoattack', 'compile')     # fields that do not change training
 # fields added later, with their defaults: hashed only when set otherwise, so cached run folders keep their names
 _ADDED = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in
-          ('eps_warmup', 'train_eps', 'auto_balance', 'track_best', 'weight_decay',
+          ('eps_warmup', 'train_eps', 'auto_balance', 'track_best', 'weight_decay', 'lr_drops', 'sync_bn',
            *(m.name for m in dataclasses.fields(MethodFields)))}
 
 @patch(as_prop=True)
@@ -211,10 +227,16 @@ def name(self:RunConfig)->str:
 
 
 # %% ../nbs/11_configs.ipynb #4d7745da
+SWA = 'advcourse.swa:swa_cb'      # chapter 21: `swa_cb(cfg) -> Callback`, imported when a config asks for SWA
+
 def build(cfg:RunConfig, model, info):
     "The training objective and the method's callbacks for `cfg`, from the method's own builder."
     cfg = cfg.resolved()
-    return method_builder(cfg.method)(cfg, model, info)
+    obj, cbs = method_builder(cfg.method)(cfg, model, info)
+    if cfg.swa_start is not None:                  # any method can average its weights (chapter 21)
+        module, name = SWA.split(':')
+        cbs = [*cbs, getattr(importlib.import_module(module), name)(cfg)]
+    return obj, cbs
 
 
 # %% ../nbs/11_configs.ipynb #00653bcc
@@ -232,16 +254,48 @@ PRESETS = {
     'cifar100_wrn34_10': RunConfig(dataset='cifar100', model='wrn34_10', epochs=100, eps=8/255, alpha=2/255),
     'imagenette_resnet18': RunConfig(dataset='imagenette', model='resnet18', epochs=100, eps=8/255, alpha=2/255),
     'svhn_resnet18': RunConfig(dataset='svhn', model='resnet18', epochs=100, eps=8/255, alpha=2/255, lr=0.01),
+    # PreActResNet-18: CURE Tab. 9 (CIFAR-10) and the L2 runs of AR-AT App. B.4 (Tab. 14, CIFAR-10 and CIFAR-100)
+    'cifar10_preact_resnet18': RunConfig(dataset='cifar10', model='preact_resnet18', epochs=100, eps=8/255,
+                                         alpha=2/255),
+    # L2, ε = 0.5 (AR-AT App. B.4); the official runs attack with torchattacks' PGDL2, in eval mode; the step is not
+    # stated: ε/4 as for L∞ (torchattacks' own default would be 0.2)
+    'cifar10_preact_resnet18_l2': RunConfig(dataset='cifar10', model='preact_resnet18', epochs=100, norm='L2',
+                                            eps=0.5, attack_bn_mode='eval'),
+    'cifar100_preact_resnet18_l2': RunConfig(dataset='cifar100', model='preact_resnet18', epochs=100, norm='L2',
+                                             eps=0.5, attack_bn_mode='eval'),
+}
+
+# %% ../nbs/11_configs.ipynb #e5f6a7b8
+PAPER_METHODS = {   # method: what its paper changes in the shared recipe above, on every non-digits preset
+    'trades': dict(epochs=76,           # TRADES' official defaults, as the AR-AT paper ran them (App. A.3, SPEC §2)
+                   weight_decay=2e-4,   # idem
+                   alpha=0.007,         # idem: the attack step (ε = 0.031)
+                   lr_drops=(75 / 76,)),  # idem: lr ÷10 at epoch 75 (its drops at 90 and 100 lie past epoch 76)
+    'arat': dict(warmup_epochs=1),      # the official AR-AT code: epoch 1 at lr 0.02 (LBGAT's warm-up, SPEC §6)
+    'arat_swa': dict(warmup_epochs=1,   # idem
+                     swa_start=75,      # the official AR-AT code: SWA from (1-indexed) epoch 76 ...
+                     swa_every=500),    # ... one average every 500 iterations
+    'cure': dict(epochs=200,            # CURE Tab. 9 (weight decay 5e-3, p, α, γ: its builder's per-model defaults)
+                 pretrain_epochs=100,   # CURE starts from a standard model: the preset's 100-epoch ST run
+                 alpha=None),           # CURE Sec. 4: the attack step ε/4 (2/255 at 8/255; ε/4 also under L2)
+    'cure_eff': dict(epochs=200, alpha=None),   # CURE Tab. 9; the clean warm-up: its builder's epochs // 5
+    # AT, the ladder V0-V3 (penultimate layer, the Tab. 15 ablation): the shared recipe as it is.
+    # ARREST: the preset's 100 epochs of ST, then AFT for epochs // 5 = 20 (ARREST Sec. 5; λ, φ: its fields' defaults)
 }
 
 def get_config(preset:str='digits', # a name from `PRESETS`
                **overrides, # fields to replace, e.g. `method='arat', gamma=50.`
               )->RunConfig:
-    "Preset `preset` with `overrides` replaced, resolved; an unknown preset or field is an error that names it."
+    """Preset `preset`, its method's paper changes (`PAPER_METHODS`, not on the digits), `overrides` replaced;
+    resolved. An unknown preset or field is an error that names it."""
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     for k in overrides:
         if k not in fields:
             near = difflib.get_close_matches(k, fields, n=1)
             raise ValueError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else ''))
-    return dataclasses.replace(PRESETS[preset], **overrides).resolved()
+    base = PRESETS[preset]
+    method = overrides.get('method', base.method)
+    paper = PAPER_METHODS.get(method, {}) if base.dataset != 'digits' else {}
+    if base.norm != 'Linf': paper = {k: v for k, v in paper.items() if k != 'alpha'}   # the papers' steps are L∞ steps
+    return dataclasses.replace(base, **{**paper, **overrides}).resolved()

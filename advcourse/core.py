@@ -30,7 +30,11 @@ def set_seed(seed:int=0, # seed for `random`, NumPy and torch (CPU and CUDA)
 def default_device(device:str|torch.device|None=None # 'cpu', 'cuda', 'cuda:1', 'mps' or None for the best available
                   )->torch.device:
     "The device to train on: `device` if given, else CUDA, then MPS, then CPU."
-    if device is not None and str(device) != 'auto': return torch.device(device)
+    if device is not None and str(device) != 'auto':
+        d = torch.device(device)
+        if d.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} needs a CUDA GPU and torch finds none here; use device='cpu'")
+        return d
     if torch.cuda.is_available(): return torch.device('cuda')
     mps = getattr(torch.backends, 'mps', None)
     if mps is not None and mps.is_available(): return torch.device('mps')

@@ -10,11 +10,13 @@ from urllib.error import URLError
 import os
 import numpy as np
 import torch
+import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 # %% auto #0
 __all__ = ['DATASETS', 'DataInfo', 'digits_tensors', 'dataset_info', 'get_dataset', 'DownloadError', 'TensorLoader',
-           'DataLoaders', 'get_dls']
+           'DataLoaders', 'get_dls', 'DeviceLoader']
 
 # %% ../nbs/01_data.ipynb #7bb01f0b
 @dataclass(frozen=True)
@@ -132,9 +134,14 @@ class DataLoaders:
     valid: object
     info: DataInfo
 
+def _subset_idx(size, n):
+    "The fixed random subset of `n` of `size` items (None: all) that every loader of this module uses."
+    if n is None or n >= size: return None
+    return torch.randperm(size, generator=torch.Generator().manual_seed(0))[:n]
+
 def _subset(ds, n):
-    if n is None or n >= len(ds): return ds
-    return Subset(ds, torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:n].tolist())
+    i = _subset_idx(len(ds), n)
+    return ds if i is None else Subset(ds, i.tolist())
 
 # %% ../nbs/01_data.ipynb #a91b3b2c
 def get_dls(name:str='digits', # one of `DATASETS`
@@ -144,13 +151,17 @@ def get_dls(name:str='digits', # one of `DATASETS`
             n_valid:int|None=None, # ... and of test images (e.g. for a quick CPU evaluation)
             augment:bool=True, # standard augmentation on the training split (torchvision datasets)
             num_workers:int|None=None, # DataLoader workers; default: min(8, cores) for torchvision, 0 in memory
-            device:str|None=None, # pin memory when this is a CUDA device
+            device:str|None=None, # CUDA: pinned memory for the workers, or the whole data there (`on_device`)
             download:bool=True,
+            on_device:bool|None=None, # uint8 data kept on `device`, augmented there (`DeviceLoader`); None: on CUDA
            )->DataLoaders:
     "Training and validation loaders for dataset `name`."
     key, info = _check_name(name), dataset_info(name)
+    dev = torch.device(device if device is not None else 'cpu')
+    if on_device is None: on_device = dev.type == 'cuda' and key in _ARRAYS
     if key == 'digits':
         (xtr, ytr), (xte, yte) = digits_tensors(True), digits_tensors(False)
+        if on_device: (xtr, ytr, xte, yte) = (t.to(dev) for t in (xtr, ytr, xte, yte))
         g = torch.Generator().manual_seed(0)
         if n_train:
             i = torch.randperm(len(xtr), generator=g)[:n_train]
@@ -160,9 +171,70 @@ def get_dls(name:str='digits', # one of `DATASETS`
             xte, yte = xte[i], yte[i]
         return DataLoaders(TensorLoader(xtr, ytr, batch_size, shuffle=True),
                            TensorLoader(xte, yte, 2*batch_size), info)
+    if on_device: return _device_dls(key, info, batch_size, root, n_train, n_valid, augment, dev, download)
     tr = _subset(get_dataset(key, True, root, download, augment), n_train)
     te = _subset(get_dataset(key, False, root, download), n_valid)
     if num_workers is None: num_workers = min(8, os.cpu_count() or 1)
     kw = dict(num_workers=num_workers, pin_memory=str(device).startswith('cuda'), persistent_workers=num_workers > 0)
     return DataLoaders(DataLoader(tr, batch_size, shuffle=True, drop_last=True, **kw),
                        DataLoader(te, 2*batch_size, shuffle=False, **kw), info)
+
+# %% ../nbs/01_data.ipynb #2115dc2b
+class DeviceLoader:
+    "Batches of a `uint8` image tensor kept on `device`, in [0, 1], with random crop (zero padding `pad`) and flip."
+    def __init__(self, x:torch.Tensor, # `uint8` images `(N, C, H, W)`
+                 y:torch.Tensor, # labels
+                 batch_size:int=128, shuffle:bool=False, drop_last:bool=False,
+                 pad:int=0, # crop a random window of the original size from the image zero-padded by `pad`
+                 flip:bool=False, # flip each image horizontally with probability 1/2
+                 device=None, # where the data lives and the batches are made; None: where `x` is
+                ):
+        if x.dtype != torch.uint8 or x.dim() != 4:
+            raise ValueError(f"x must be uint8 images (N, C, H, W), got {x.dtype} of shape {tuple(x.shape)}")
+        if len(x) != len(y): raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
+        dev = x.device if device is None else torch.device(device)
+        self.shape, self.pad, self.flip = tuple(x.shape[1:]), int(pad), flip
+        self.x = F.pad(x.to(dev), (self.pad,) * 4)       # padded once, on the device
+        self.y, self.bs, self.shuffle, self.drop_last = y.to(dev), batch_size, shuffle, drop_last
+    def __len__(self): return len(self.x) // self.bs if self.drop_last else -(-len(self.x) // self.bs)
+    def __iter__(self):
+        idx = torch.randperm(len(self.x)) if self.shuffle else torch.arange(len(self.x))
+        idx = idx.to(self.x.device)
+        for i in range(len(self)):
+            j = idx[i*self.bs:(i+1)*self.bs]
+            yield self.augment(j), self.y[j]
+
+# %% ../nbs/01_data.ipynb #d01edd5f
+@patch
+def augment(self:DeviceLoader, j:torch.Tensor)->torch.Tensor:
+    "Images `j` as floats in [0, 1]: each cropped at its own random offset and flipped with probability 1/2."
+    (c, h, w), p, dev = self.shape, self.pad, self.x.device
+    if not p and not self.flip: return self.x[j].float().div_(255)
+    off = torch.randint(0, 2 * p + 1, (2, len(j), 1), device=dev)    # torchvision: offsets uniform in 0..2p
+    rows = off[0] + torch.arange(h, device=dev)                      # (B, H) source rows
+    cols = off[1] + torch.arange(w, device=dev)                      # (B, W) source columns
+    if self.flip: cols = torch.where(torch.rand(len(j), 1, device=dev) < 0.5, cols.flip(1), cols)
+    ch = torch.arange(c, device=dev)
+    out = self.x[j[:, None, None, None], ch[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+    return out.float().div_(255)
+
+# %% ../nbs/01_data.ipynb #e0758aeb
+_ARRAYS = ('cifar10', 'cifar100', 'svhn')   # torchvision datasets held as one uint8 array
+
+def _uint8_arrays(ds, n):
+    "A torchvision CIFAR/SVHN split as `uint8 (N, C, H, W)` images and int64 labels (its fixed subset of `n`)."
+    x = torch.from_numpy(np.asarray(ds.data))
+    if x.shape[-1] == 3: x = x.permute(0, 3, 1, 2)                   # CIFAR stores HWC
+    y = torch.as_tensor(np.asarray(ds.targets if hasattr(ds, 'targets') else ds.labels), dtype=torch.int64)
+    i = _subset_idx(len(x), n)
+    return (x.contiguous(), y) if i is None else (x[i].contiguous(), y[i])
+
+def _device_dls(key, info, batch_size, root, n_train, n_valid, augment, dev, download):
+    if key not in _ARRAYS:
+        raise ValueError(f"on_device=True needs a dataset stored as one uint8 array ({', '.join(_ARRAYS)}), "
+                         f"got {key!r}: use on_device=False (DataLoader workers, pinned memory)")
+    aug = dict(pad=4, flip=key != 'svhn') if augment else {}
+    xtr, ytr = _uint8_arrays(get_dataset(key, True, root, download, augment=False), n_train)
+    xte, yte = _uint8_arrays(get_dataset(key, False, root, download), n_valid)
+    return DataLoaders(DeviceLoader(xtr, ytr, batch_size, shuffle=True, drop_last=True, device=dev, **aug),
+                       DeviceLoader(xte, yte, 2 * batch_size, device=dev), info)

@@ -74,10 +74,13 @@ class AutoAttackEval:
                  seed:int|None=0, # AutoAttack's seed
                  verbose:bool=True, # print AutoAttack's log (accuracy after each component)
                  batch_size:int=500, # AutoAttack's batch size
+                 attacks:list|None=None, # a subset, e.g. ['apgd-ce'] (version 'custom'; a quick test, not a result)
+                 n_iter:int|None=None, # APGD's iterations (None: AutoAttack's 100)
                 ):
         if norm not in ('Linf', 'L2'): raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
-        self.eps, self.norm, self.version, self.seed = eps, norm, version, seed
-        self.verbose, self.bs = verbose, batch_size
+        self.eps, self.norm, self.seed = eps, norm, seed
+        self.version = 'custom' if attacks else version
+        self.verbose, self.bs, self.attacks, self.n_iter = verbose, batch_size, attacks, n_iter
     def __repr__(self): return f'AutoAttackEval(eps={self.eps:.4g}, norm={self.norm!r}, version={self.version!r})'
     def __call__(self, model, x, y):
         from pyautoattack import AutoAttack
@@ -91,8 +94,9 @@ class AutoAttackEval:
         try:
             with switch_mode(model, 'eval'):
                 aa = AutoAttack(model, norm=self.norm, eps=self.eps, version=self.version, device=x.device,
-                                seed=self.seed)
+                                seed=self.seed, **({'attacks': list(self.attacks)} if self.attacks else {}))
                 aa.verbose = self.verbose
+                if self.n_iter: aa.apgd.n_iter = aa.apgd_targeted.n_iter = self.n_iter
                 xa, _ = aa.run_standard_evaluation(x, y, batch_size=self.bs)
         finally:
             log.removeHandler(h)

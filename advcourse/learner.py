@@ -83,14 +83,13 @@ class Learner:
 # %% ../nbs/04_learner.ipynb #079173a5
 @patch
 def _one_batch(self:Learner):
-    "Objective, backward, (un-scale), step, with `after_backward` before the step and `after_step` after it."
+    "Objective, backward, `before_unscale`, (un-scale), `after_backward`, step, `after_step`."
     self('before_batch')
     with self.autocast: self.loss, self.parts = self.objective(self.model, self.xb, self.yb)
     self('after_loss')
-    if self.scaler is not None:
-        self.scaler.scale(self.loss).backward()
-        self.scaler.unscale_(self.opt)
-    else: self.loss.backward()
+    (self.loss if self.scaler is None else self.scaler.scale(self.loss)).backward()
+    self('before_unscale')   # raw (still scaled) gradients: a multi-process run averages them here
+    if self.scaler is not None: self.scaler.unscale_(self.opt)
     self('after_backward')
     if self.scaler is not None:
         self.scaler.step(self.opt)
@@ -325,14 +324,15 @@ class CheckpointCB(Callback):
     def __init__(self, path, # the checkpoint file
                  every:int=1, # save every this many epochs (and after the last)
                  resume:bool=True, # load `path` in `before_fit` if it exists
+                 save:bool=True, # write it (False: only read it, e.g. on the other ranks of a multi-process run)
                 ):
-        self.path, self.every, self.resume = Path(path), every, resume
+        self.path, self.every, self.resume, self.save = Path(path), every, resume, save
     def before_fit(self, learn):
         if self.resume and self.path.exists():
             dev = model_device(learn.model)
             learn.load_state_dict(load_checkpoint(self.path, map_location=dev))
     def after_epoch(self, learn):
-        if (learn.epoch + 1) % self.every == 0 or learn.epoch + 1 == learn.n_epochs:
+        if self.save and ((learn.epoch + 1) % self.every == 0 or learn.epoch + 1 == learn.n_epochs):
             atomic_save(learn.state_dict(), self.path)
 
 # %% ../nbs/04_learner.ipynb #89537ca9
@@ -347,12 +347,14 @@ def train_learner(model, # the network to train
                   log=None, # a CSV path for `CSVLogger`
                   checkpoint=None, # a path for `CheckpointCB` (resumes from it)
                   warmup_epochs:int=0, # epochs at 0.2 × lr first
+                  milestones=(0.75, 0.9), # fractions of the run where the LR drops ×0.1
                   extras=None, # modules saved with the model
+                  main:bool=True, # this process writes the log and the checkpoint (False: other ranks, chapter 23)
                   **kw, # passed to `Learner`
                  )->Learner:
     "Build a `Learner` with the standard callbacks (device, piecewise LR, progress, CSV log, checkpoint) and fit it."
-    std = [DeviceCB(device), LRSchedCB(partial(piecewise, warmup_epochs=warmup_epochs))]
+    std = [DeviceCB(device), LRSchedCB(partial(piecewise, milestones=milestones, warmup_epochs=warmup_epochs))]
     if progress: std.append(ProgressCB())
-    if log: std.append(CSVLogger(log))
-    if checkpoint: std.append(CheckpointCB(checkpoint))
+    if log and main: std.append(CSVLogger(log))
+    if checkpoint: std.append(CheckpointCB(checkpoint, save=main))   # every rank reads it to resume
     return Learner(model, dls, objective, lr=lr, cbs=std + list(cbs), extras=extras, **kw).fit(epochs)

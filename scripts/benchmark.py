@@ -3,7 +3,15 @@ and on CIFAR-shaped ResNet-18 batches (synthetic tensors), as ratios to AT measu
 project's PGD against torchattacks.PGD on the same batch (if installed: `pip install --no-deps torchattacks`).
 Not a test: it prints measurements.
 
+With `--mode epoch` (the default on CUDA) it times instead whole training epochs of a preset (ResNet-18 on
+CIFAR-10-shaped synthetic data by default: 50,000 random uint8 images, cropped and flipped on the device) per
+method, as `advcourse run` builds them, with the peak GPU memory and the ratio to AT (`advcourse.speed.time_epochs`),
+and checks the goals of issue 12: an AT epoch <= 15 s (one H100, bf16 + channels-last), AR-AT <= 1.10x and
+TRADES <= 1.15x AT.
+
 Usage: python scripts/benchmark.py [--device cuda] [--reps 5] [--batch 128] [--skip-resnet]
+       python scripts/benchmark.py --device cuda [--mode epoch] [--methods AT,TRADES,AR-AT] [--amp bf16]
+                                   [--channels-last] [--compile] [--preset cifar10_resnet18] [--n-train 50000]
 """
 import argparse, time
 from functools import partial
@@ -89,15 +97,48 @@ def bench(name, ds, shape, eps, args, dev):
     t_ta = time_it(lambda: ta(x, y), dev, args.reps)
     print(f"  PGD-10 attack only: advcourse {t_ours*1e3:.1f} ms, torchattacks {t_ta*1e3:.1f} ms, ratio advcourse/torchattacks {t_ours/t_ta:.2f}")
 
+GOALS = {'at_seconds': 15., 'arat': 1.10, 'trades': 1.15}   # issue 12: one H100, bf16 + channels-last
+
+def epochs(args, dev):
+    "Whole epochs per method (`time_epochs`), the table and the goals."
+    from advcourse.speed import show_times, time_epochs
+    methods = [m.strip().lower().replace('ar-at', 'arat') for m in args.methods.split(',')]
+    print(f"{args.preset}: {args.n_train} synthetic images, batch {args.batch}, amp {args.amp or 'fp32'}, "
+          f"channels_last {args.channels_last}, compile {args.compile}")
+    rows = time_epochs(methods, args.preset, args.n_train, args.batch, dev, args.amp, args.channels_last, args.compile)
+    print(show_times(rows))
+    if (args.preset, args.n_train, args.batch) != ('cifar10_resnet18', 50_000, 128):
+        print('goals: not checked (they are for cifar10_resnet18, 50,000 images, batch 128)')
+        return
+    r = {row['method']: row for row in rows}
+    print(f"goal: AT epoch <= {GOALS['at_seconds']:.0f} s: {r['at']['s_per_epoch']:.1f} s "
+          f"({'met' if r['at']['s_per_epoch'] <= GOALS['at_seconds'] else 'missed'}; the goal is for one H100, bf16 + channels-last)")
+    for m in ('arat', 'trades'):
+        if m in r: print(f"goal: {m} <= {GOALS[m]:.2f} x AT: {r[m]['vs_at']:.2f} ({'met' if r[m]['vs_at'] <= GOALS[m] else 'missed'})")
+
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None); p.add_argument('--reps', type=int, default=5)
     p.add_argument('--batch', type=int, default=128); p.add_argument('--skip-resnet', action='store_true')
     p.add_argument('--methods', default='ST,AT,TRADES,V0,V1,V2,V3,AR-AT,ARREST,CURE',
-                   help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT, ARREST, CURE')
+                   help='comma-separated: ST, AT, TRADES, V0-V3, AR-AT, ARREST, CURE (epoch mode: any METHODS name)')
+    p.add_argument('--mode', choices=['step', 'epoch'], default=None,
+                   help='step: ms per step of both models (default on CPU); epoch: whole epochs (default on CUDA)')
+    p.add_argument('--preset', default='cifar10_resnet18', help='epoch mode: the PRESETS config (data shape, model, eps)')
+    p.add_argument('--n-train', type=int, default=50_000, help='epoch mode: images per epoch')
+    p.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='epoch mode: autocast (fp16 adds a GradScaler)')
+    p.add_argument('--channels-last', action='store_true', help='epoch mode: channels-last model and batches')
+    p.add_argument('--compile', action='store_true', help='epoch mode: torch.compile the model (compile time excluded)')
     args = p.parse_args()
-    dev = default_device(args.device)
+    from advcourse.speed import check_device
+    try: dev = check_device(args.device)
+    except RuntimeError as e: p.error(str(e))
     print(f'device: {dev} ({torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} CPU threads"}), torch {torch.__version__}')
+    if (args.mode or ('epoch' if dev.type == 'cuda' else 'step')) == 'epoch':
+        epochs(args, dev)
+        raise SystemExit
+    if args.amp or args.channels_last or args.compile:
+        p.error('--amp, --channels-last and --compile belong to --mode epoch')
     bench('digits_resnet', 'digits', (1, 8, 8), 0.25, args, dev)
     if not args.skip_resnet:
         reps = args.reps

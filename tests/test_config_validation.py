@@ -3,6 +3,7 @@ import dataclasses, subprocess, sys, urllib.request
 from pathlib import Path
 from urllib.error import URLError
 import pytest
+import torch
 import advcourse.cli as cli_mod
 from advcourse.cli import cli
 from advcourse.configs import RunConfig, get_config
@@ -37,7 +38,9 @@ BAD = {'dataset': 'mnist', 'model': 'vgg', 'method': 'madry', 'epochs': 0, 'batc
        'train_eps': -0.1, 'auto_balance': 'yes', 'rgkd_lambda': -1., 'replay_phi': 180., 'replay_frac': 1.5,
        'aft_epochs': 0, 'cure_beta': -1., 'cure_gamma': -0.5, 'rgp_p': 100., 'rgp_alpha': 1.5, 'rgp_signed': 'no',
        'rgp_layers': 'middle', 'rgp_exact': 1, 'revision_r': 1.2, 'revision_d': 1., 'cure_warmup': -1,
-       'update_stages': 'U-23', 'reinit': 'yes', 'track_best': -1, 'weight_decay': -5e-4}
+       'update_stages': 'U-23', 'reinit': 'yes', 'track_best': -1, 'weight_decay': -5e-4,
+       'pretrain_epochs': 0, 'swa_start': -1, 'swa_every': 0, 'lr_drops': (0.9, 0.75), 'compile': 'yes',
+       'sync_bn': 1}
 
 def test_every_field_has_a_bad_value_here():
     assert set(BAD) == {f.name for f in dataclasses.fields(RunConfig)}
@@ -60,7 +63,8 @@ CASES = [(['--set', 'gamma=abc'], "gamma='abc'"), (['--set', 'steps=-2'], 'steps
          (['--set', 'steps=2.5'], "steps='2.5'"), (['--eval-n', '0'], 'eval_n=0'), (['--autoattack', '-1'], 'autoattack=-1'),
          (['--set', 'attack_bn_mode=test'], "attack_bn_mode='test'"), (['--seeds', '0,x'], "'0,x'"),
          (['--methods', 'madry'], "'madry'"), (['--set', 'dataset=mnist'], "'mnist'"), (['--set', 'model=vgg'], "'vgg'"),
-         (['--set', 'epoch=3'], "'epoch'")]
+         (['--set', 'epoch=3'], "'epoch'"), (['--set', 'lr_drops=0.5,x'], "lr_drops='0.5,x'"),
+         (['--set', 'lr_drops=0.9,0.5'], 'lr_drops=(0.9, 0.5)')]
 
 @pytest.fixture
 def no_data(monkeypatch):
@@ -103,3 +107,9 @@ def test_get_dataset_offline_error(name, folder, tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, 'urlopen', offline)
     with pytest.raises(DownloadError) as e: get_dataset(name, train=False, root=str(tmp_path))
     assert str((tmp_path / folder).resolve()) in str(e.value) and repr(name) in str(e.value)
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')
+def test_gpu_device_on_a_cpu_machine_says_so(no_data, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        cli(['run', '--epochs', '1', '--methods', 'at', '--out', str(tmp_path), '--device', 'cuda'])
+    assert "device='cuda' needs a CUDA GPU" in str(e.value) and '\n' not in str(e.value)

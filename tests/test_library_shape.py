@@ -163,7 +163,7 @@ def test_every_method_has_a_builder_with_defaults():
     from advcourse.data import dataset_info
     from advcourse.models import get_model
     from advcourse.losses import LADDER
-    assert {p.lower() for p in LADDER if p != 'AR-AT'} | {'st', 'at', 'trades', 'arat', 'arrest', 'cure', 'cure_eff', 'at_ft'} == set(METHODS)
+    assert {p.lower() for p in LADDER if p != 'AR-AT'} | {'st', 'at', 'trades', 'arat', 'arrest', 'cure', 'cure_eff', 'at_ft', 'arat_swa'} == set(METHODS)
     info = dataset_info('digits')
     for m in METHODS:
         b = method_builder(m)

@@ -37,8 +37,8 @@ def test_every_exported_name_has_a_docstring():
     missing = []
     for mod in ['core', 'data', 'models', 'attacks', 'learner', 'evaluate', 'metrics', 'plots', 'splitbn',
                 'diagnostics.conflict', 'diagnostics.drift', 'diagnostics.bnstats', 'diagnostics.representations',
-                'losses.at', 'losses.trades', 'losses.invariance', 'losses.arat', 'losses.arrest', 'losses.cure',
-                'configs', 'cli']:
+                'losses.at', 'losses.trades', 'losses.invariance', 'losses.arat', 'losses.arrest', 'losses.cure', 'swa',
+                'configs', 'cli', 'distributed', 'speed']:
         m = importlib.import_module(f'advcourse.{mod}')
         for name in getattr(m, '__all__', []):
             obj = getattr(m, name)

@@ -5,6 +5,7 @@
 # %% ../../nbs/17_arat.ipynb #587ccc07
 from __future__ import annotations
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 from ..core import first_n, model_device, switch_mode
 from ..configs import GAMMA
@@ -40,11 +41,8 @@ def ARAT(model:nn.Module, # the network, converted with `convert_split_bn`
 
 # %% ../../nbs/17_arat.ipynb #ff58b894
 @torch.no_grad()
-def aux_clean_accuracy(model, # a split-BN model
-                       loader, # batches `(x, y)`; the first `n` images are measured
-                       n:int=1000, # how many images
-                      )->float:
-    "Clean accuracy (a fraction) of the auxiliary-BN route in eval mode on the first `n` images of `loader`."
+def _aux_clean_counts(model, loader, n:int)->tuple[int, int]:
+    "(correct, seen) of the auxiliary-BN route in eval mode on the first `n` images of `loader`."
     dev, correct, seen = model_device(model), 0, 0
     fork = torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else [])   # the training RNG is left untouched
     with fork, switch_mode(model, 'eval'), bn_route(model, 'clean'):
@@ -52,6 +50,14 @@ def aux_clean_accuracy(model, # a split-BN model
             x, y = x.to(dev), y.to(dev)
             correct += (model(x).argmax(1) == y).sum().item()
             seen += len(y)
+    return correct, seen
+
+def aux_clean_accuracy(model, # a split-BN model
+                       loader, # batches `(x, y)`; the first `n` images are measured
+                       n:int=1000, # how many images
+                      )->float:
+    "Clean accuracy (a fraction) of the auxiliary-BN route in eval mode on the first `n` images of `loader`."
+    correct, seen = _aux_clean_counts(model, loader, n)
     return correct / max(seen, 1)
 
 # %% ../../nbs/17_arat.ipynb #da155203
@@ -63,7 +69,13 @@ class AutoBalanceCB(Callback):
     def before_epoch(self, learn):
         if not has_split_bn(learn.model):
             raise ValueError("AutoBalanceCB needs a split-BN model (convert_split_bn)")
-        acc = aux_clean_accuracy(learn.model, learn.dls.train, self.n)
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        counts = _aux_clean_counts(learn.model, learn.dls.train, -(-self.n // world))   # this rank's share of `n`
+        if world > 1:   # a multi-process run (chapter 23): the counts of every rank, so every rank gets the same α
+            t = torch.tensor(counts, dtype=torch.float64, device=model_device(learn.model))
+            dist.all_reduce(t)
+            counts = t.tolist()
+        acc = counts[0] / max(counts[1], 1)
         learn.objective.alpha, learn.objective.beta = acc, 1 - acc
         learn.log.update(alpha=acc, beta=1 - acc)
 

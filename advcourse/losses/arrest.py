@@ -162,11 +162,11 @@ class NoisyReplayCB(Callback):
 
 # %% ../../nbs/19_arrest.ipynb #d4c11540
 def pretrain_config(cfg:RunConfig)->RunConfig:
-    """The standard run a method starts from: `cfg` as method 'st', every `MethodFields` field, `track_best` and
-    `weight_decay` at their defaults — the main job's ST run."""
+    """The standard run a method starts from: `cfg` as method 'st' for `pretrain_epochs` (None: `epochs`), every
+    `MethodFields` field, `track_best` and `weight_decay` at their defaults — the main job's ST run."""
     reset = [f.name for f in dataclasses.fields(MethodFields)] + ['track_best', 'weight_decay']
     defaults = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.name in reset}
-    return dataclasses.replace(cfg, method='st', **defaults).resolved()
+    return dataclasses.replace(cfg, method='st', epochs=cfg.pretrain_epochs or cfg.epochs, **defaults).resolved()
 
 def arrest_method(cfg, model, info):
     "Build ARREST from a run config: `model` holds the pretrained weights (the runner loads them); the teacher: a copy."
