@@ -132,7 +132,7 @@ if __name__ == '__main__':
     args = p.parse_args()
     from advcourse.speed import check_device
     try: dev = check_device(args.device)
-    except RuntimeError as e: p.error(str(e))
+    except ValueError as e: p.error(str(e))
     print(f'device: {dev} ({torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} CPU threads"}), torch {torch.__version__}')
     if (args.mode or ('epoch' if dev.type == 'cuda' else 'step')) == 'epoch':
         epochs(args, dev)

@@ -189,7 +189,7 @@ def test_time_epochs_on_cpu():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error on a machine without CUDA')
 def test_cuda_asked_for_without_cuda_is_one_clear_error():
-    with pytest.raises(RuntimeError, match="device='cuda' needs a CUDA GPU"): check_device('cuda')
+    with pytest.raises(ValueError, match="device='cuda' needs a CUDA GPU"): check_device('cuda')
 
 def test_benchmark_script_cpu_modes():
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
