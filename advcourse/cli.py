@@ -19,8 +19,8 @@ from .splitbn import convert_split_bn
 
 
 # %% auto #0
-__all__ = ['DIAGNOSTICS', 'DISTRIBUTED', 'BestRobustCB', 'run', 'dry_run', 'load_run', 'format_table', 'seed_table', 'write_plot',
-           'cli', 'main']
+__all__ = ['DIAGNOSTICS', 'DISTRIBUTED', 'BestRobustCB', 'run', 'random_dls', 'dry_run', 'load_run', 'format_table', 'seed_table',
+           'write_plot', 'cli', 'main']
 
 # %% ../nbs/12_cli.ipynb #d28d7130
 DIAGNOSTICS = 'advcourse.diagnostics:diagnostic_cbs'   # the probes of chapters 14-16, imported when a run asks
@@ -135,6 +135,19 @@ def run(cfg:RunConfig, # the run's config; resolved here, so `result.json` recor
 
 
 # %% ../nbs/12_cli.ipynb #8b0af5d6
+def random_dls(info, # the dataset's `DataInfo`: image shape and classes
+               n_train:int, # training images
+               n_test:int, # validation images
+               batch_size:int, # training batch (validation: twice this)
+               seed:int=0, # seed of the images and labels (a generator of their own)
+              )->DataLoaders:
+    "Random images in [0,1] and random labels of a dataset's shape, in memory: a dry run's (and a tiny test's) data."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n_train + n_test, *info.shape, generator=g)
+    y = torch.randint(0, info.num_classes, (n_train + n_test,), generator=g)
+    return DataLoaders(TensorLoader(x[:n_train], y[:n_train], batch_size, shuffle=True),
+                       TensorLoader(x[n_train:], y[n_train:], 2 * batch_size), info)
+
 def dry_run(cfg:RunConfig, # any config; resolved here
             steps:int=2, # optimiser steps
             batch:int=2, # images per step
@@ -143,8 +156,7 @@ def dry_run(cfg:RunConfig, # any config; resolved here
     cfg = cfg.resolved()
     info = dataset_info(cfg.dataset)
     set_seed(cfg.seed)
-    x, y = torch.rand(steps * batch, *info.shape), torch.randint(0, info.num_classes, (steps * batch,))
-    dls = DataLoaders(TensorLoader(x, y, batch), TensorLoader(x[:batch], y[:batch], batch), info)
+    dls = random_dls(info, steps * batch, batch, batch, cfg.seed)
     model = get_model(cfg.model, info)
     before = [p.detach().clone() for p in model.parameters()]
     quick = {'steps': min(cfg.steps, 1)} | ({'swa_start': 0, 'swa_every': 1} if cfg.swa_start is not None else {})

@@ -7,10 +7,10 @@ from __future__ import annotations
 import csv, dataclasses, json, sys
 from pathlib import Path
 import torch
-from .cli import load_run, run
+from .cli import load_run, random_dls, run
 from .configs import RunConfig, get_config
 from .core import default_device
-from .data import DataLoaders, TensorLoader, dataset_info, get_dls
+from .data import DataLoaders, dataset_info, get_dls
 from .evaluate import AutoAttackEval, evaluate, standard_attacks
 
 # %% auto #0
@@ -69,13 +69,8 @@ def evaluate_run(cfg:RunConfig, # a finished run's config
 
 # %% ../nbs/24_colab_arat.ipynb #84054239
 def fake_dls(cfg:RunConfig, n_train:int=4, n_test:int=2, seed:int=0)->DataLoaders:
-    "Random images of `cfg`'s dataset shape and classes: `n_train` to train on (batches of `cfg.batch_size`)."
-    info = dataset_info(cfg.dataset)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n_train + n_test, *info.shape, generator=g)
-    y = torch.randint(0, info.num_classes, (n_train + n_test,), generator=g)
-    return DataLoaders(TensorLoader(x[:n_train], y[:n_train], cfg.batch_size, shuffle=True),
-                       TensorLoader(x[n_train:], y[n_train:], 2 * cfg.batch_size), info)
+    "Random images of `cfg`'s dataset shape and classes (chapter 12's `random_dls`), in batches of `cfg.batch_size`."
+    return random_dls(dataset_info(cfg.dataset), n_train, n_test, cfg.batch_size, seed)
 
 TINY = dict(epochs=1, batch_size=2, pretrain_epochs=None, device='cpu')   # with 4 fake images: 2 steps
 TINY_AA = {'attacks': ['apgd-ce'], 'n_iter': 10}   # AutoAttack's code path in seconds; never a result
