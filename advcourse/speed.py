@@ -15,8 +15,8 @@ from .models import get_model
 from .configs import PRESETS, build
 
 # %% auto #0
-__all__ = ['ChannelsLastCB', 'train_steps', 'weight_gap', 'HostSyncError', 'no_host_sync', 'synthetic_dls', 'check_device',
-           'time_epochs', 'show_times']
+__all__ = ['ChannelsLastCB', 'train_steps', 'weight_gap', 'HostSyncError', 'no_host_sync', 'synthetic_dls', 'time_epochs',
+           'show_times']
 
 # %% ../nbs/22_speed.ipynb #7b1113d1
 class ChannelsLastCB(Callback):
@@ -98,10 +98,6 @@ def synthetic_dls(info, # the `DataInfo` whose image shape and classes the data 
     return DataLoaders(DeviceLoader(x, y, batch_size, shuffle=True, drop_last=True, device=device, **aug),
                        DeviceLoader(x[:batch_size], y[:batch_size], batch_size, device=device), info)
 
-def check_device(device)->torch.device:
-    "`default_device(device)`: a `ValueError` that says so when CUDA is asked for on a machine without it."
-    return default_device(device)
-
 class _EpochTimerCB(Callback):
     order = -100   # the clock starts before any method's `before_epoch` work (AR-AT's accuracy probe)
     def __init__(self, dev): self.dev, self.times = dev, []
@@ -116,14 +112,14 @@ def time_epochs(methods=('at', 'trades', 'arat'), # names from `METHODS`; 'at' (
                 preset:str='cifar10_resnet18', # the `PRESETS` config each method starts from: data shape, model, ε
                 n_train:int=50_000, # images per epoch (CIFAR-10: 50,000)
                 batch_size:int=128,
-                device=None, # None: the best available (`check_device`)
+                device=None, # None: the best available (`default_device`; CUDA without a GPU is an error)
                 amp:str|None=None, # None, 'bf16' or 'fp16'
                 channels_last:bool=False, # `ChannelsLastCB`
                 compile:bool|str=False, # `model.compile()` (a string: the backend)
                 warmup:int=3, # untimed batches first
                )->list[dict]:
     "Seconds per training epoch on synthetic data and peak GPU memory (MiB, CUDA only) per method; ratios to AT."
-    dev, base = check_device(device), PRESETS[preset]
+    dev, base = default_device(device), PRESETS[preset]
     info = dataset_info(base.dataset)
     dls = synthetic_dls(info, n_train, batch_size, dev)
     warm = synthetic_dls(info, warmup * batch_size, batch_size, dev)

@@ -130,8 +130,7 @@ if __name__ == '__main__':
     p.add_argument('--channels-last', action='store_true', help='epoch mode: channels-last model and batches')
     p.add_argument('--compile', action='store_true', help='epoch mode: torch.compile the model (compile time excluded)')
     args = p.parse_args()
-    from advcourse.speed import check_device
-    try: dev = check_device(args.device)
+    try: dev = default_device(args.device)
     except ValueError as e: p.error(str(e))
     print(f'device: {dev} ({torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{torch.get_num_threads()} CPU threads"}), torch {torch.__version__}')
     if (args.mode or ('epoch' if dev.type == 'cuda' else 'step')) == 'epoch':

@@ -11,7 +11,8 @@ from advcourse.core import set_seed
 from advcourse.data import DeviceLoader, _tv_transform, dataset_info, digits_tensors, get_dls
 from advcourse.losses import at_loss, st_loss
 from advcourse.models import get_model
-from advcourse.speed import HostSyncError, check_device, no_host_sync, time_epochs, train_steps, weight_gap
+from advcourse.core import default_device
+from advcourse.speed import HostSyncError, no_host_sync, time_epochs, train_steps, weight_gap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,7 +190,7 @@ def test_time_epochs_on_cpu():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error on a machine without CUDA')
 def test_cuda_asked_for_without_cuda_is_one_clear_error():
-    with pytest.raises(ValueError, match="device='cuda' needs a CUDA GPU"): check_device('cuda')
+    with pytest.raises(ValueError, match="device='cuda' needs a CUDA GPU"): default_device("cuda")
 
 def test_benchmark_script_cpu_modes():
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
